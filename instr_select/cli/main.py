@@ -1,0 +1,81 @@
+"""Entry point: a click group whose subcommands are imported only when run.
+
+``instr-select --help`` imports no heavy library; each subcommand imports what it needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from instr_select.errors import InstrSelectError
+
+# command name -> (module, attribute, one-line help shown by --help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "sources": ("instr_select.cli.data_commands", "sources", "List the meta-dataset loaders."),
+    "inspect": ("instr_select.cli.data_commands", "inspect", "Count the tasks, instructions and examples of a source."),
+    "train-encoder": ("instr_select.cli.encoder_commands", "train_encoder", "Align an instruction encoder to a meta-dataset's templates."),
+    "build-index": ("instr_select.cli.index_commands", "build_index", "Embed every instruction of meta-datasets into an index."),
+    "query": ("instr_select.cli.query_command", "query", "Rank the tasks most related to an instruction."),
+    "eval-retrieval": ("instr_select.cli.eval_commands", "eval_retrieval", "Leave-out retrieval evaluation (BM25, encoders, hybrid)."),
+    "export": ("instr_select.cli.export_command", "export", "Turn selected tasks into a training mixture."),
+    "tune": ("instr_select.cli.tune_commands", "tune", "Instruction-tune a model on a mixture."),
+    "evaluate": ("instr_select.cli.tune_commands", "evaluate", "Score a tuned model on a target task."),
+    "select": ("instr_select.cli.select_commands", "select", "Select tasks by prompt uncertainty, perplexity or at random."),
+    "taskmap": ("instr_select.cli.select_commands", "taskmap", "Plot prompt uncertainty against prediction probability."),
+    "active": ("instr_select.cli.select_commands", "active", "Active instruction tuning loop with a learning curve."),
+    "compare": ("instr_select.cli.compare_command", "compare", "Compare selectors on target tasks at the same budget."),
+}
+
+
+def add_command(name: str, module: str, attribute: str, help_text: str) -> None:
+    """Register a lazily imported subcommand."""
+    COMMANDS[name] = (module, attribute, help_text)
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+@click.version_option(package_name="instr-select")
+def cli(verbose: bool) -> None:
+    """Pick the tasks worth instruction-tuning on, from instructions alone."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI; user errors print one line and exit 2, with no traceback."""
+    try:
+        return cli.main(args=argv, prog_name="instr-select", standalone_mode=False)
+    except InstrSelectError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 1 else exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,14 @@
+"""Options shared by several subcommands."""
+
+from __future__ import annotations
+
+import click
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    envvar="INSTR_SELECT_DATA",
+    help="Folder holding the meta-datasets (default: $INSTR_SELECT_DATA, else ../shared/data).",
+)
+lenient_option = click.option("--lenient", is_flag=True, help="Skip bad tasks and report how many and why.")

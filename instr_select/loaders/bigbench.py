@@ -1,0 +1,115 @@
+"""BIG-bench JSON tasks.
+
+Two layouts are read:
+
+- the compact JSONL of the shared data: ``bigbench_tasks.jsonl`` (``name, description,
+  keywords, examples``) and ``bigbench_subtasks.jsonl`` (``task, subtask_dir, name,
+  description, keywords, examples``);
+- the official repository layout: ``benchmark_tasks/<task>/task.json`` and
+  ``benchmark_tasks/<task>/<subtask>/task.json``.
+
+A task's instruction is its description; keywords are its categories. A subtask is a task
+``<task>/<subtask>`` whose source is its parent task. Examples carry ``target`` (a string or a
+list of acceptable strings) or ``target_scores`` (multiple choice: options, best one is the
+output).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from instr_select.errors import DataError
+from instr_select.loaders.files import as_text, iter_jsonl, read_json, require
+from instr_select.loaders.registry import LoaderSpec, LoadReport, register
+from instr_select.tasks import Example, Task, TaskCollection
+
+META = "bigbench"
+
+
+def parse_example(raw: dict[str, Any], where: Path, index: int) -> Example:
+    if "input" not in raw:
+        raise DataError(where, f"example {index} has no 'input'")
+    scores = raw.get("target_scores")
+    target = raw.get("target")
+    if isinstance(scores, dict) and scores:
+        options = tuple(str(k) for k in scores)
+        best = max(scores, key=lambda k: scores[k])
+        references = tuple(str(k) for k, v in scores.items() if v == scores[best])
+        return Example(input=as_text(raw["input"]), output=str(best), references=references, options=options)
+    if target is None:
+        raise DataError(where, f"example {index} has neither 'target' nor 'target_scores'")
+    targets = [as_text(t) for t in target] if isinstance(target, list) else [as_text(target)]
+    targets = targets or [""]
+    return Example(input=as_text(raw["input"]), output=targets[0], references=tuple(targets))
+
+
+def _make_task(
+    row: dict[str, Any], where: Path, line: int | None, parent: str | None, subtask: str | None
+) -> Task:
+    name = require(row, "name", where, line)
+    description = as_text(require(row, "description", where, line)).strip()
+    if not description:
+        raise DataError(where, f"task {name!r} has an empty 'description'", "write the task's description", line)
+    raw_examples = row.get("examples") or []
+    if not isinstance(raw_examples, list):
+        raise DataError(where, "field 'examples' must be a list", line=line)
+    task_id = f"{parent}/{subtask}" if parent else name
+    examples = [parse_example(e, where, i) for i, e in enumerate(raw_examples)]
+    return Task(
+        task_id=task_id,
+        meta_dataset=META,
+        instructions=[description],
+        categories=[str(k) for k in row.get("keywords") or []],
+        source=parent or name,
+        split="subtask" if parent else "task",
+        languages=[],
+        metadata={"parent": parent, "multiple_choice": any(e.options for e in examples)},
+        _examples=examples,
+    )
+
+
+def _load_compact(root: Path, report: LoadReport) -> TaskCollection:
+    tasks_file, subtasks_file = root / "bigbench_tasks.jsonl", root / "bigbench_subtasks.jsonl"
+    builders = []
+    if tasks_file.is_file():
+        builders += [(lambda r=r, ln=ln: _make_task(r, tasks_file, ln, None, None)) for ln, r in iter_jsonl(tasks_file)]
+    if subtasks_file.is_file():
+        for ln, r in iter_jsonl(subtasks_file):
+            parent = require(r, "task", subtasks_file, ln)
+            sub = r.get("subtask_dir") or require(r, "name", subtasks_file, ln)
+            builders.append(lambda r=r, ln=ln, p=parent, s=sub: _make_task(r, subtasks_file, ln, p, s))
+    return report.collect(builders)
+
+
+def _load_official(root: Path, report: LoadReport) -> TaskCollection:
+    builders = []
+    for path in sorted(root.glob("*/task.json")):
+        builders.append(lambda p=path: _make_task(read_json(p), p, None, None, None))
+        for sub in sorted(path.parent.glob("*/task.json")):
+            builders.append(lambda p=sub: _make_task(read_json(p), p, None, p.parent.parent.name, p.parent.name))
+    return report.collect(builders)
+
+
+def load(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollection:
+    if (path / "bigbench_tasks.jsonl").is_file() or (path / "bigbench_subtasks.jsonl").is_file():
+        return _load_compact(path, report)
+    for candidate in (path / "bigbench" / "benchmark_tasks", path / "benchmark_tasks", path):
+        if candidate.is_dir() and any(candidate.glob("*/task.json")):
+            return _load_official(candidate, report)
+    raise DataError(
+        path,
+        "holds neither bigbench_tasks.jsonl nor benchmark_tasks/*/task.json",
+        "point the bigbench source at a BIG-bench checkout or the compact JSONL folder",
+    )
+
+
+register(
+    LoaderSpec(
+        name=META,
+        description="BIG-bench JSON tasks and subtasks (compact JSONL or benchmark_tasks/*/task.json)",
+        layout="bigbench_tasks.jsonl + bigbench_subtasks.jsonl, or benchmark_tasks/<task>[/<subtask>]/task.json",
+        default_subdir="bigbench",
+        load=load,
+    )
+)
