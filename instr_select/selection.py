@@ -57,12 +57,16 @@ class Selection:
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "selection") -> Selection:
         if data.get("format") != SELECTION_FORMAT:
-            raise DataError(where, f"selection format {data.get('format')!r} is not {SELECTION_FORMAT}", "re-run the selector")
+            raise DataError(
+                where, f"selection format {data.get('format')!r} is not {SELECTION_FORMAT}", "re-run the selector"
+            )
         try:
             tasks = [SelectedTask(**t) for t in data["tasks"]]
             return cls(**{**data, "tasks": tasks})
         except (KeyError, TypeError) as exc:
-            raise DataError(where, f"not a selection ({exc})", "pass a file written by query --save or select") from None
+            raise DataError(
+                where, f"not a selection ({exc})", "pass a file written by query --save or select"
+            ) from None
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temporary file, then rename)."""

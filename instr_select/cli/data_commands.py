@@ -18,7 +18,13 @@ def sources(as_json: bool) -> None:
     specs = [get_loader(name) for name in loader_names()]
     if as_json:
         rows = [
-            {"name": s.name, "description": s.description, "layout": s.layout, "default_dir": s.default_subdir, "options": s.options}
+            {
+                "name": s.name,
+                "description": s.description,
+                "layout": s.layout,
+                "default_dir": s.default_subdir,
+                "options": s.options,
+            }
             for s in specs
         ]
         click.echo(json.dumps(rows, indent=2))
@@ -37,7 +43,9 @@ def sources(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @data_dir_option
 @lenient_option
-def inspect(source: str, path: str | None, options: tuple[str, ...], as_json: bool, data_dir: str | None, lenient: bool) -> None:
+def inspect(
+    source: str, path: str | None, options: tuple[str, ...], as_json: bool, data_dir: str | None, lenient: bool
+) -> None:
     """Count the tasks, instructions, examples, categories and languages of SOURCE.
 
     SOURCE is a loader name (see `instr-select sources`); PATH defaults to its folder in the
@@ -48,7 +56,9 @@ def inspect(source: str, path: str | None, options: tuple[str, ...], as_json: bo
     counts = tasks.counts()
     counts["skipped"] = len(report.skipped)
     if as_json:
-        click.echo(json.dumps({"source": source, **counts, "skipped_reasons": report.skipped, "notes": report.notes}, indent=2))
+        click.echo(
+            json.dumps({"source": source, **counts, "skipped_reasons": report.skipped, "notes": report.notes}, indent=2)
+        )
         return
     click.echo(f"source        {source}")
     for key in ("tasks", "instructions", "examples", "tasks_with_examples", "categories", "sources"):

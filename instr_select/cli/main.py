@@ -18,15 +18,35 @@ from instr_select.errors import InstrSelectError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "sources": ("instr_select.cli.data_commands", "sources", "List the meta-dataset loaders."),
     "inspect": ("instr_select.cli.data_commands", "inspect", "Count the tasks, instructions and examples of a source."),
-    "train-encoder": ("instr_select.cli.encoder_commands", "train_encoder", "Align an instruction encoder to a meta-dataset's templates."),
-    "build-index": ("instr_select.cli.index_commands", "build_index", "Embed every instruction of meta-datasets into an index."),
+    "train-encoder": (
+        "instr_select.cli.encoder_commands",
+        "train_encoder",
+        "Align an instruction encoder to a meta-dataset's templates.",
+    ),
+    "build-index": (
+        "instr_select.cli.index_commands",
+        "build_index",
+        "Embed every instruction of meta-datasets into an index.",
+    ),
     "query": ("instr_select.cli.query_command", "query", "Rank the tasks most related to an instruction."),
-    "eval-retrieval": ("instr_select.cli.eval_commands", "eval_retrieval", "Leave-out retrieval evaluation (BM25, encoders, hybrid)."),
+    "eval-retrieval": (
+        "instr_select.cli.eval_commands",
+        "eval_retrieval",
+        "Leave-out retrieval evaluation (BM25, encoders, hybrid).",
+    ),
     "export": ("instr_select.cli.export_command", "export", "Turn selected tasks into a training mixture."),
     "tune": ("instr_select.cli.tune_commands", "tune", "Instruction-tune a model on a mixture."),
     "evaluate": ("instr_select.cli.tune_commands", "evaluate", "Score a tuned model on a target task."),
-    "select": ("instr_select.cli.select_commands", "select", "Select tasks by prompt uncertainty, perplexity or at random."),
-    "taskmap": ("instr_select.cli.select_commands", "taskmap", "Plot prompt uncertainty against prediction probability."),
+    "select": (
+        "instr_select.cli.select_commands",
+        "select",
+        "Select tasks by prompt uncertainty, perplexity or at random.",
+    ),
+    "taskmap": (
+        "instr_select.cli.select_commands",
+        "taskmap",
+        "Plot prompt uncertainty against prediction probability.",
+    ),
     "active": ("instr_select.cli.select_commands", "active", "Active instruction tuning loop with a learning curve."),
     "compare": ("instr_select.cli.compare_command", "compare", "Compare selectors on target tasks at the same budget."),
 }
@@ -60,7 +80,9 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="instr-select")
 def cli(verbose: bool) -> None:
     """Pick the tasks worth instruction-tuning on, from instructions alone."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -42,7 +42,9 @@ MAX_CLOSED_SET = 5
 def cot_description(path: Path) -> str:
     lines = read_text(path).splitlines()
     if len(lines) < 3 or lines[1].strip() != "-----":
-        raise DataError(path, "expected the canary line, '-----', then the task description", "use the BBH cot-prompts format")
+        raise DataError(
+            path, "expected the canary line, '-----', then the task description", "use the BBH cot-prompts format"
+        )
     description = lines[2].strip().removeprefix("Task description:").strip()
     if not description:
         raise DataError(path, "line 3 (the task description) is empty", "write the task description on line 3")

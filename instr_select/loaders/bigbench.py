@@ -44,9 +44,7 @@ def parse_example(raw: dict[str, Any], where: Path, index: int) -> Example:
     return Example(input=as_text(raw["input"]), output=targets[0], references=tuple(targets))
 
 
-def _make_task(
-    row: dict[str, Any], where: Path, line: int | None, parent: str | None, subtask: str | None
-) -> Task:
+def _make_task(row: dict[str, Any], where: Path, line: int | None, parent: str | None, subtask: str | None) -> Task:
     name = require(row, "name", where, line)
     description = as_text(require(row, "description", where, line)).strip()
     if not description:

@@ -26,7 +26,9 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", "fix the JSON syntax", exc.lineno) from None
+        raise DataError(
+            path, f"malformed JSON: {exc.msg} (column {exc.colno})", "fix the JSON syntax", exc.lineno
+        ) from None
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -74,9 +74,7 @@ def load_jsonl(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskC
     if not files:
         raise DataError(path, "holds no *.jsonl files", "pass a JSONL file of tasks")
     seen: set[str] = set()
-    builders = [
-        (lambda r=r, f=f, ln=ln: _task_once(r, f, ln, meta, seen)) for f in files for ln, r in iter_jsonl(f)
-    ]
+    builders = [(lambda r=r, f=f, ln=ln: _task_once(r, f, ln, meta, seen)) for f in files for ln, r in iter_jsonl(f)]
     return report.collect(builders)
 
 
@@ -100,21 +98,36 @@ def load_hf(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskColl
         else:
             data = datasets.load_dataset(str(path), split=split)
     except Exception as exc:
-        raise DataError(path, f"could not be loaded as a dataset ({type(exc).__name__}: {exc})", "pass a save_to_disk folder or a data file") from None
+        raise DataError(
+            path,
+            f"could not be loaded as a dataset ({type(exc).__name__}: {exc})",
+            "pass a save_to_disk folder or a data file",
+        ) from None
     columns = {
         key: options.get(f"{key}_column", default)
-        for key, default in (("task", "task_id"), ("instruction", "instruction"), ("input", "input"), ("output", "output"))
+        for key, default in (
+            ("task", "task_id"),
+            ("instruction", "instruction"),
+            ("input", "input"),
+            ("output", "output"),
+        )
     }
     for key, column in columns.items():
         if column not in data.column_names and key != "input":
-            raise DataError(path, f"has no column {column!r}", f"map it with {key}_column=NAME (columns: {', '.join(data.column_names)})")
+            raise DataError(
+                path,
+                f"has no column {column!r}",
+                f"map it with {key}_column=NAME (columns: {', '.join(data.column_names)})",
+            )
     grouped: dict[str, dict[str, Any]] = {}
     for row in data:
         entry = grouped.setdefault(str(row[columns["task"]]), {"instructions": [], "examples": []})
         instruction = as_text(row[columns["instruction"]]).strip()
         if instruction and instruction not in entry["instructions"]:
             entry["instructions"].append(instruction)
-        entry["examples"].append(Example(input=as_text(row.get(columns["input"], "")), output=as_text(row[columns["output"]])))
+        entry["examples"].append(
+            Example(input=as_text(row.get(columns["input"], "")), output=as_text(row[columns["output"]]))
+        )
     meta = options.get("meta_dataset", "hf")
     return report.collect(
         (lambda t=t, e=e: Task(task_id=t, meta_dataset=meta, instructions=e["instructions"], _examples=e["examples"]))
@@ -123,7 +136,16 @@ def load_hf(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskColl
 
 
 _JSONL_OPTIONS = {"meta_dataset": "name of the collection (default jsonl)"}
-register(LoaderSpec("jsonl", "your own tasks, one JSON object per line", "FILE.jsonl or a folder of *.jsonl", None, load_jsonl, _JSONL_OPTIONS))
+register(
+    LoaderSpec(
+        "jsonl",
+        "your own tasks, one JSON object per line",
+        "FILE.jsonl or a folder of *.jsonl",
+        None,
+        load_jsonl,
+        _JSONL_OPTIONS,
+    )
+)
 register(
     LoaderSpec(
         "hf",

@@ -21,8 +21,8 @@ from typing import Any
 
 from instr_select.errors import DataError
 from instr_select.loaders.files import as_text, iter_jsonl, read_json, require
-from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.loaders.options import flag
+from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
 
 META = "niv2"
@@ -141,7 +141,9 @@ def load(root: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollect
         task_files = sorted((root / "tasks").glob("*.json"))
     catalog = read_catalog(root)
     if not task_files and not catalog:
-        raise DataError(root, "holds no tasks/*.json and no task_catalog.jsonl", "point the niv2 source at an NIV2 checkout")
+        raise DataError(
+            root, "holds no tasks/*.json and no task_catalog.jsonl", "point the niv2 source at an NIV2 checkout"
+        )
     splits = read_splits(root)
     split = options.get("split")
     if split is not None and split not in SPLITS:

@@ -46,7 +46,9 @@ def templates_root(path: Path) -> Path:
     for candidate in (path / "templates", path / "promptsource" / "templates", path):
         if candidate.is_dir() and any(candidate.glob("**/templates.yaml")):
             return candidate
-    raise DataError(path, "holds no templates/<dataset>/templates.yaml", "point the promptsource source at a promptsource checkout")
+    raise DataError(
+        path, "holds no templates/<dataset>/templates.yaml", "point the promptsource source at a promptsource checkout"
+    )
 
 
 def read_templates(path: Path) -> dict[str, Any]:
@@ -57,7 +59,9 @@ def read_templates(path: Path) -> dict[str, Any]:
         line = mark.line + 1 if mark is not None else None
         raise DataError(path, f"malformed YAML: {getattr(exc, 'problem', exc)}", "fix the YAML syntax", line) from None
     if not isinstance(data, dict) or not isinstance(data.get("templates"), dict):
-        raise DataError(path, "missing required field 'templates'", "a promptsource file maps template ids to templates")
+        raise DataError(
+            path, "missing required field 'templates'", "a promptsource file maps template ids to templates"
+        )
     return data
 
 

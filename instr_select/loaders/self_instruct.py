@@ -64,10 +64,12 @@ def load(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollect
     else:
         files = [(path / name, split) for name, split in FILES.items() if (path / name).is_file()]
     if not files:
-        raise DataError(path, "holds neither seed_tasks.jsonl nor user_oriented_instructions.jsonl", "point the self_instruct source at a Self-Instruct checkout")
-    builders = [
-        (lambda r=r, f=f, ln=ln, s=s: _task(r, f, ln, s)) for f, s in files for ln, r in iter_jsonl(f)
-    ]
+        raise DataError(
+            path,
+            "holds neither seed_tasks.jsonl nor user_oriented_instructions.jsonl",
+            "point the self_instruct source at a Self-Instruct checkout",
+        )
+    builders = [(lambda r=r, f=f, ln=ln, s=s: _task(r, f, ln, s)) for f, s in files for ln, r in iter_jsonl(f)]
     return report.collect(builders)
 
 
