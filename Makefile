@@ -1,0 +1,27 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    installs into .venv, builds the default index and answers a query
+#   make test   installs into .venv and runs the tests
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+QUERY ?= Decide whether the second sentence follows from the first.
+
+.PHONY: install run test lint bench
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[train,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/instr-select inspect niv2
+
+test: install
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -1,0 +1,364 @@
+"""Models for tuning and scoring: load (tiny, local or hub), save, prompt format, generation, NLL.
+
+Every path that trains, evaluates or scores goes through this module, so prompts, special
+tokens and truncation are the same everywhere:
+
+- encoder-decoder (T5): source = prompt + ``</s>``, target = completion + ``</s>``;
+- decoder-only (GPT-2 style): sequence = prompt + completion + eos, loss on the completion only.
+
+``tiny-t5`` / ``tiny-gpt2`` are small models built from a config with a byte-level BPE
+tokenizer trained on given texts: deterministic under a seed and fast on CPU, so the whole
+pipeline runs offline. The hub is used only when ``HF_HUB_OFFLINE=0`` is set explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from instr_select.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+TINY_MODELS = ("tiny-t5", "tiny-gpt2")
+MODEL_INFO_FILE = "instr_select_model.json"
+PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
+DEFAULT_MAX_SOURCE_LENGTH = 512
+DEFAULT_MAX_TARGET_LENGTH = 128
+
+
+@dataclass
+class TinySpec:
+    """Sizes of the tiny models (kept small so CPU training takes seconds)."""
+
+    vocab_size: int = 2048
+    d_model: int = 128
+    d_ff: int = 256
+    num_layers: int = 2
+    num_heads: int = 4
+    max_positions: int = 1024
+
+
+@dataclass
+class ModelBundle:
+    """A model with its tokenizer and what it is (recorded in every artifact that uses it)."""
+
+    model: Any
+    tokenizer: Any
+    is_encoder_decoder: bool
+    name: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    @property
+    def max_source_length(self) -> int:
+        return int(self.info.get("max_source_length", DEFAULT_MAX_SOURCE_LENGTH))
+
+    @property
+    def max_target_length(self) -> int:
+        return int(self.info.get("max_target_length", DEFAULT_MAX_TARGET_LENGTH))
+
+
+def format_prompt(instruction: str, input: str) -> str:
+    """The one prompt format used for training, evaluation and scoring."""
+    instruction, input = instruction.strip(), input.strip()
+    if input:
+        return f"{instruction}\n\nInput: {input}\nOutput:"
+    return f"{instruction}\n\nOutput:"
+
+
+def _hub_allowed() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no")
+
+
+def _train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
+    """Byte-level BPE trained on ``texts``, wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[PAD, EOS, UNK],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK)
+
+
+def build_tiny(name: str, texts: Sequence[str], seed: int = 0, spec: TinySpec | None = None) -> ModelBundle:
+    """A small T5 or GPT-2 built from a config, with a tokenizer trained on ``texts``."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
+
+    spec = spec or TinySpec()
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise ConfigError(f"model {name!r} trains its tokenizer on the mixture's texts, but none were given")
+    tokenizer = _train_tokenizer(texts, spec.vocab_size)
+    pad_id, eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+    torch.manual_seed(seed)
+    if name == "tiny-t5":
+        config = T5Config(
+            vocab_size=len(tokenizer),
+            d_model=spec.d_model,
+            d_kv=spec.d_model // spec.num_heads,
+            d_ff=spec.d_ff,
+            num_layers=spec.num_layers,
+            num_decoder_layers=spec.num_layers,
+            num_heads=spec.num_heads,
+            feed_forward_proj="gated-gelu",
+            tie_word_embeddings=False,
+            dropout_rate=0.0,
+            pad_token_id=pad_id,
+            eos_token_id=eos_id,
+            decoder_start_token_id=pad_id,
+        )
+        model = T5ForConditionalGeneration(config)
+    else:
+        config = GPT2Config(
+            vocab_size=len(tokenizer),
+            n_embd=spec.d_model,
+            n_layer=spec.num_layers,
+            n_head=spec.num_heads,
+            n_inner=spec.d_ff,
+            n_positions=spec.max_positions,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            bos_token_id=eos_id,
+            eos_token_id=eos_id,
+            pad_token_id=pad_id,
+        )
+        model = GPT2LMHeadModel(config)
+    model.generation_config.pad_token_id = pad_id
+    model.generation_config.eos_token_id = eos_id
+    info = {
+        "kind": "tiny",
+        "base": name,
+        "seed": seed,
+        "spec": spec.__dict__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "tokenizer_texts": len(texts),
+        "max_source_length": min(DEFAULT_MAX_SOURCE_LENGTH, spec.max_positions // 2),
+        "max_target_length": DEFAULT_MAX_TARGET_LENGTH,
+    }
+    return ModelBundle(model, tokenizer, name == "tiny-t5", name, info)
+
+
+def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, bool]:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+    is_enc_dec = bool(getattr(config, "is_encoder_decoder", False))
+    auto = AutoModelForSeq2SeqLM if is_enc_dec else AutoModelForCausalLM
+    model = auto.from_pretrained(source, local_files_only=local_only)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer, is_enc_dec
+
+
+def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0) -> ModelBundle:
+    """``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory, or a hub name."""
+    import torch
+
+    name = str(name_or_path)
+    if name in TINY_MODELS:
+        bundle = build_tiny(name, texts or [], seed=seed)
+    else:
+        path = Path(name).expanduser()
+        if path.exists():
+            if not (path / "config.json").is_file():
+                raise DataError(path, "is not a saved model (no config.json)", "pass a directory written by tune")
+            try:
+                model, tokenizer, is_enc_dec = _from_pretrained(str(path), local_only=True)
+            except (OSError, ValueError, KeyError) as exc:
+                raise DataError(path, f"cannot be loaded as a model ({exc})", "pass a directory written by tune") from None
+            info_file = path / MODEL_INFO_FILE
+            info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {"kind": "local"}
+            bundle = ModelBundle(model, tokenizer, is_enc_dec, info.get("base", path.name), info)
+        else:
+            bundle = _load_hub(name)
+    if torch.cuda.is_available():
+        bundle.model.to("cuda")
+    bundle.model.eval()
+    return bundle
+
+
+def _load_hub(name: str) -> ModelBundle:
+    try:
+        model, tokenizer, is_enc_dec = _from_pretrained(name, local_only=True)
+    except Exception:
+        if not _hub_allowed():
+            raise ConfigError(
+                f"model {name!r} is not a local directory or cached, and the Hugging Face hub is unreachable offline "
+                f"(pass a local path saved with save_pretrained, use tiny-t5 / tiny-gpt2, "
+                f"or set HF_HUB_OFFLINE=0 where the hub can be reached)"
+            ) from None
+        try:
+            model, tokenizer, is_enc_dec = _from_pretrained(name, local_only=False)
+        except Exception as exc:
+            raise ConfigError(
+                f"model {name!r} could not be loaded from the hub ({type(exc).__name__}); pass a local model path"
+            ) from None
+    info = {
+        "kind": "hub",
+        "base": name,
+        "max_source_length": DEFAULT_MAX_SOURCE_LENGTH,
+        "max_target_length": DEFAULT_MAX_TARGET_LENGTH,
+    }
+    return ModelBundle(model, tokenizer, is_enc_dec, name, info)
+
+
+def save_model(bundle: ModelBundle, out: str | Path) -> Path:
+    """Save model, tokenizer and ``instr_select_model.json`` atomically; ``load_model(out)`` reads it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        bundle.model.save_pretrained(tmp)
+        bundle.tokenizer.save_pretrained(tmp)
+        info = {**bundle.info, "base": bundle.info.get("base", bundle.name), "is_encoder_decoder": bundle.is_encoder_decoder}
+        (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+# ---- tokenization shared by training and scoring ----
+
+
+def encode_texts(bundle: ModelBundle, texts: Sequence[str], max_length: int, add_eos: bool) -> list[list[int]]:
+    """Token ids without the tokenizer's own specials; ``eos`` appended on request; keeps the tail."""
+    ids = bundle.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    eos = bundle.tokenizer.eos_token_id
+    out = []
+    for seq in ids:
+        seq = list(seq) + ([eos] if add_eos else [])
+        if len(seq) > max_length:
+            seq = seq[-max_length:] if not add_eos else seq[: max_length - 1] + [eos]
+        out.append(seq)
+    return out
+
+
+def encode_prompts(bundle: ModelBundle, prompts: Sequence[str]) -> list[list[int]]:
+    """Prompts keep their end (where the input sits) when too long; T5 sources end with eos."""
+    ids = bundle.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    eos, limit = bundle.tokenizer.eos_token_id, bundle.max_source_length
+    out = []
+    for seq in ids:
+        seq = list(seq)
+        if bundle.is_encoder_decoder:
+            seq = seq[-(limit - 1) :] + [eos] if limit > 1 else [eos]
+        else:
+            seq = seq[-limit:]
+        out.append(seq or [eos])
+    return out
+
+
+def encode_targets(bundle: ModelBundle, targets: Sequence[str]) -> list[list[int]]:
+    """Targets end with eos and are cut at ``max_target_length``."""
+    return encode_texts(bundle, targets, bundle.max_target_length, add_eos=True)
+
+
+def _pad(seqs: Sequence[Sequence[int]], value: int, left: bool = False) -> list[list[int]]:
+    width = max(len(s) for s in seqs)
+    return [([value] * (width - len(s)) + list(s)) if left else (list(s) + [value] * (width - len(s))) for s in seqs]
+
+
+def causal_features(prompt_ids: Sequence[int], target_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Decoder-only input ids and labels: the prompt's positions are masked with -100."""
+    return list(prompt_ids) + list(target_ids), [-100] * len(prompt_ids) + list(target_ids)
+
+
+def generate(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int = 32, batch_size: int = 16) -> list[str]:
+    """Greedy decoding, batched; returns the generated continuation only, stripped."""
+    import torch
+
+    tok, model, device = bundle.tokenizer, bundle.model, bundle.device
+    pad = tok.pad_token_id
+    model.eval()
+    outputs: list[str] = []
+    for start in range(0, len(prompts), batch_size):
+        ids = encode_prompts(bundle, prompts[start : start + batch_size])
+        # decoder-only models continue the prompt: pad on the left so every prompt ends at the same column
+        rows = _pad(ids, pad, left=not bundle.is_encoder_decoder)
+        mask = [[0] * (len(r) - len(s)) + [1] * len(s) for r, s in zip(rows, ids, strict=True)]
+        if bundle.is_encoder_decoder:
+            mask = [[1] * len(s) + [0] * (len(r) - len(s)) for r, s in zip(rows, ids, strict=True)]
+        input_ids = torch.tensor(rows, device=device)
+        attention = torch.tensor(mask, device=device)
+        with torch.no_grad():
+            out = model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                pad_token_id=pad,
+                eos_token_id=tok.eos_token_id,
+            )
+        if not bundle.is_encoder_decoder:
+            out = out[:, input_ids.shape[1] :]
+        outputs.extend(text.strip() for text in tok.batch_decode(out, skip_special_tokens=True))
+    return outputs
+
+
+def target_nll(
+    bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16
+) -> np.ndarray:
+    """Mean token cross-entropy of each target (with its eos) given its prompt."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    if len(prompts) != len(targets):
+        raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
+    model, device, pad = bundle.model, bundle.device, bundle.tokenizer.pad_token_id
+    model.eval()
+    result = np.zeros(len(prompts), dtype=np.float64)
+    for start in range(0, len(prompts), batch_size):
+        src = encode_prompts(bundle, prompts[start : start + batch_size])
+        tgt = encode_targets(bundle, targets[start : start + batch_size])
+        with torch.no_grad():
+            if bundle.is_encoder_decoder:
+                input_ids = torch.tensor(_pad(src, pad), device=device)
+                attention = (torch.tensor(_pad([[1] * len(s) for s in src], 0), device=device)).long()
+                labels = torch.tensor(_pad(tgt, -100), device=device)
+                logits = model(input_ids=input_ids, attention_mask=attention, labels=labels).logits
+            else:
+                pairs = [causal_features(s, t) for s, t in zip(src, tgt, strict=True)]
+                input_ids = torch.tensor(_pad([p[0] for p in pairs], pad), device=device)
+                attention = torch.tensor(_pad([[1] * len(p[0]) for p in pairs], 0), device=device)
+                labels = torch.tensor(_pad([p[1] for p in pairs], -100), device=device)
+                logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
+                labels = labels[:, 1:]
+            losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+            counts = (labels != -100).sum(dim=1).clamp(min=1)
+            result[start : start + len(src)] = (losses.sum(dim=1) / counts).cpu().numpy()
+    return result
