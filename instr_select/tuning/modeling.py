@@ -17,7 +17,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,7 +122,7 @@ def build_tiny(name: str, texts: Sequence[str], seed: int = 0, spec: TinySpec | 
             num_decoder_layers=spec.num_layers,
             num_heads=spec.num_heads,
             feed_forward_proj="gated-gelu",
-            tie_word_embeddings=False,
+            tie_word_embeddings=True,
             dropout_rate=0.0,
             pad_token_id=pad_id,
             eos_token_id=eos_id,
@@ -189,10 +190,14 @@ def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, see
             try:
                 model, tokenizer, is_enc_dec = _from_pretrained(str(path), local_only=True)
             except (OSError, ValueError, KeyError) as exc:
-                raise DataError(path, f"cannot be loaded as a model ({exc})", "pass a directory written by tune") from None
+                raise DataError(
+                    path, f"cannot be loaded as a model ({exc})", "pass a directory written by tune"
+                ) from None
             info_file = path / MODEL_INFO_FILE
             info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {"kind": "local"}
             bundle = ModelBundle(model, tokenizer, is_enc_dec, info.get("base", path.name), info)
+        elif name.startswith((".", "/", "~")) or path.is_absolute():
+            raise DataError(path, "does not exist", "pass a model directory written by tune, or tiny-t5 / tiny-gpt2")
         else:
             bundle = _load_hub(name)
     if torch.cuda.is_available():
@@ -226,7 +231,7 @@ def _load_hub(name: str) -> ModelBundle:
     return ModelBundle(model, tokenizer, is_enc_dec, name, info)
 
 
-def save_model(bundle: ModelBundle, out: str | Path) -> Path:
+def save_model(bundle: ModelBundle, out: str | Path, extra_files: dict[str, dict[str, Any]] | None = None) -> Path:
     """Save model, tokenizer and ``instr_select_model.json`` atomically; ``load_model(out)`` reads it."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -234,8 +239,14 @@ def save_model(bundle: ModelBundle, out: str | Path) -> Path:
     try:
         bundle.model.save_pretrained(tmp)
         bundle.tokenizer.save_pretrained(tmp)
-        info = {**bundle.info, "base": bundle.info.get("base", bundle.name), "is_encoder_decoder": bundle.is_encoder_decoder}
+        info = {
+            **bundle.info,
+            "base": bundle.info.get("base", bundle.name),
+            "is_encoder_decoder": bundle.is_encoder_decoder,
+        }
         (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+        for file_name, data in (extra_files or {}).items():
+            (tmp / file_name).write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -248,6 +259,28 @@ def save_model(bundle: ModelBundle, out: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+@contextmanager
+def cpu_threads(bundle: ModelBundle) -> Iterator[None]:
+    """Tiny models on CPU run single-threaded (their ops are too small to split; threads only contend).
+
+    ``INSTR_SELECT_THREADS`` overrides the count for every model; other models keep torch's setting.
+    """
+    import torch
+
+    wanted = os.environ.get("INSTR_SELECT_THREADS")
+    if wanted is None and bundle.info.get("kind") == "tiny" and bundle.device.type == "cpu":
+        wanted = "1"
+    if not wanted:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(wanted)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---- tokenization shared by training and scoring ----
@@ -298,67 +331,72 @@ def causal_features(prompt_ids: Sequence[int], target_ids: Sequence[int]) -> tup
 
 def generate(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int = 32, batch_size: int = 16) -> list[str]:
     """Greedy decoding, batched; returns the generated continuation only, stripped."""
-    import torch
-
-    tok, model, device = bundle.tokenizer, bundle.model, bundle.device
-    pad = tok.pad_token_id
-    model.eval()
+    bundle.model.eval()
     outputs: list[str] = []
-    for start in range(0, len(prompts), batch_size):
-        ids = encode_prompts(bundle, prompts[start : start + batch_size])
-        # decoder-only models continue the prompt: pad on the left so every prompt ends at the same column
-        rows = _pad(ids, pad, left=not bundle.is_encoder_decoder)
-        mask = [[0] * (len(r) - len(s)) + [1] * len(s) for r, s in zip(rows, ids, strict=True)]
-        if bundle.is_encoder_decoder:
-            mask = [[1] * len(s) + [0] * (len(r) - len(s)) for r, s in zip(rows, ids, strict=True)]
-        input_ids = torch.tensor(rows, device=device)
-        attention = torch.tensor(mask, device=device)
-        with torch.no_grad():
-            out = model.generate(
-                input_ids=input_ids,
-                attention_mask=attention,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                pad_token_id=pad,
-                eos_token_id=tok.eos_token_id,
-            )
-        if not bundle.is_encoder_decoder:
-            out = out[:, input_ids.shape[1] :]
-        outputs.extend(text.strip() for text in tok.batch_decode(out, skip_special_tokens=True))
+    with cpu_threads(bundle):
+        for start in range(0, len(prompts), batch_size):
+            outputs.extend(_generate_batch(bundle, prompts[start : start + batch_size], max_new_tokens))
     return outputs
 
 
-def target_nll(
-    bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16
-) -> np.ndarray:
+def _generate_batch(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
+    import torch
+
+    tok, device, pad = bundle.tokenizer, bundle.device, bundle.tokenizer.pad_token_id
+    ids = encode_prompts(bundle, prompts)
+    # decoder-only models continue the prompt: pad on the left so every prompt ends at the same column
+    left = not bundle.is_encoder_decoder
+    rows = _pad(ids, pad, left=left)
+    mask = _pad([[1] * len(s) for s in ids], 0, left=left)
+    input_ids = torch.tensor(rows, device=device)
+    with torch.no_grad():
+        out = bundle.model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.tensor(mask, device=device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=pad,
+            eos_token_id=tok.eos_token_id,
+        )
+    if left:
+        out = out[:, input_ids.shape[1] :]
+    return [text.strip() for text in tok.batch_decode(out, skip_special_tokens=True)]
+
+
+def target_nll(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16) -> np.ndarray:
     """Mean token cross-entropy of each target (with its eos) given its prompt."""
     import numpy as np
-    import torch
-    import torch.nn.functional as F
 
     if len(prompts) != len(targets):
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
-    model, device, pad = bundle.model, bundle.device, bundle.tokenizer.pad_token_id
-    model.eval()
+    bundle.model.eval()
     result = np.zeros(len(prompts), dtype=np.float64)
-    for start in range(0, len(prompts), batch_size):
-        src = encode_prompts(bundle, prompts[start : start + batch_size])
-        tgt = encode_targets(bundle, targets[start : start + batch_size])
-        with torch.no_grad():
-            if bundle.is_encoder_decoder:
-                input_ids = torch.tensor(_pad(src, pad), device=device)
-                attention = (torch.tensor(_pad([[1] * len(s) for s in src], 0), device=device)).long()
-                labels = torch.tensor(_pad(tgt, -100), device=device)
-                logits = model(input_ids=input_ids, attention_mask=attention, labels=labels).logits
-            else:
-                pairs = [causal_features(s, t) for s, t in zip(src, tgt, strict=True)]
-                input_ids = torch.tensor(_pad([p[0] for p in pairs], pad), device=device)
-                attention = torch.tensor(_pad([[1] * len(p[0]) for p in pairs], 0), device=device)
-                labels = torch.tensor(_pad([p[1] for p in pairs], -100), device=device)
-                logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
-                labels = labels[:, 1:]
-            losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
-            counts = (labels != -100).sum(dim=1).clamp(min=1)
-            result[start : start + len(src)] = (losses.sum(dim=1) / counts).cpu().numpy()
+    with cpu_threads(bundle):
+        for start in range(0, len(prompts), batch_size):
+            chunk = _nll_batch(bundle, prompts[start : start + batch_size], targets[start : start + batch_size])
+            result[start : start + len(chunk)] = chunk
     return result
+
+
+def _nll_batch(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[str]) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    model, device, pad = bundle.model, bundle.device, bundle.tokenizer.pad_token_id
+    src, tgt = encode_prompts(bundle, prompts), encode_targets(bundle, targets)
+    with torch.no_grad():
+        if bundle.is_encoder_decoder:
+            input_ids = torch.tensor(_pad(src, pad), device=device)
+            attention = torch.tensor(_pad([[1] * len(s) for s in src], 0), device=device)
+            labels = torch.tensor(_pad(tgt, -100), device=device)
+            logits = model(input_ids=input_ids, attention_mask=attention, labels=labels).logits
+        else:
+            pairs = [causal_features(s, t) for s, t in zip(src, tgt, strict=True)]
+            input_ids = torch.tensor(_pad([p[0] for p in pairs], pad), device=device)
+            attention = torch.tensor(_pad([[1] * len(p[0]) for p in pairs], 0), device=device)
+            labels = torch.tensor(_pad([p[1] for p in pairs], -100), device=device)[:, 1:]
+            logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
+        losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        counts = (labels != -100).sum(dim=1).clamp(min=1)
+        return (losses.sum(dim=1) / counts).cpu().numpy()

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from instr_select.errors import ConfigError, DataError
-from instr_select.tasks import Task, TaskCollection
+from instr_select.tasks import Example, Task, TaskCollection
 from instr_select.uncertainty.perturb import perturb_instruction, sample_indices
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class TaskScore:
     k: int
     instruction: str = ""
     notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +109,13 @@ def prediction_probability(p0: np.ndarray) -> float:
     return float(np.mean(np.asarray(p0, dtype=np.float64)))
 
 
+def example_input(task: Task, example: Example) -> str:
+    """The input part of a prompt, rendered as training and evaluation render it (options appended)."""
+    from instr_select.tuning.mixture import render_example
+
+    return render_example(task, example, task.instructions[0])["input"] or example.input
+
+
 def task_instances(task: Task, config: ScoreConfig) -> list[int]:
     """The (seeded) indices of the instances a task is scored on."""
     return sample_indices(len(task.examples), config.n_instances, seed=(config.seed, task.key))
@@ -117,16 +126,15 @@ def task_perturbations(task: Task, config: ScoreConfig) -> list[str]:
     return perturb_instruction(task.instructions[0], config.k_perturbations, config.drop_prob, (config.seed, task.key))
 
 
-def score_task(
-    scorer: Scorer, task: Task, config: ScoreConfig, perturbed: Sequence[str] | None = None
-) -> TaskScore:
+def score_task(scorer: Scorer, task: Task, config: ScoreConfig, perturbed: Sequence[str] | None = None) -> TaskScore:
     """PU, PP and perplexity of one task; one ``target_nll`` call per instance holds I0 and all I_j."""
+    started = time.perf_counter()
     examples = task.examples
     if not examples:
         raise DataError(None, f"task {task.key!r} has no examples", "it cannot be scored; pass --skip-empty")
     instruction = task.instructions[0]
     variants = list(perturbed) if perturbed is not None else task_perturbations(task, config)
-    inputs = [examples[i].input for i in task_instances(task, config)]
+    inputs = [example_input(task, examples[i]) for i in task_instances(task, config)]
     notes = []
     if len(inputs) < config.n_instances:
         notes.append(f"only {len(inputs)} of {config.n_instances} instances exist; scored on those")
@@ -149,6 +157,7 @@ def score_task(
         k=len(variants),
         instruction=instruction,
         notes=notes,
+        seconds=round(time.perf_counter() - started, 4),
     )
 
 

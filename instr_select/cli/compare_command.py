@@ -1,0 +1,78 @@
+"""``instr-select compare``: which selector's tasks train the best model at the same budget."""
+
+from __future__ import annotations
+
+import click
+
+from instr_select.cli.options import data_dir_option
+from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, CompareConfig, read_targets
+
+
+@click.command()
+@click.option("--target-task", "target_tasks", multiple=True, metavar="SOURCE:TASK", help="A target task (repeatable).")
+@click.option("--targets", "targets_file", type=click.Path(dir_okay=False), help="File of SOURCE:TASK lines.")
+@click.option("--pool", multiple=True, metavar="SOURCE", help=f"Pool sources (default: {' '.join(DEFAULT_POOL)}).")
+@click.option("--pool-split", default=None, help="Keep only pool tasks of this split (e.g. 'subtask').")
+@click.option("-k", "k", type=int, default=5, show_default=True, help="Tasks each selector picks.")
+@click.option("--selectors", default=",".join(SELECTORS), show_default=True, help="Comma-separated selectors.")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Number of seeds (0, 1, ...).")
+@click.option(
+    "--model", default="tiny-t5", show_default=True, help="Base model: tiny-t5, tiny-gpt2, a local dir or hub name."
+)
+@click.option("--examples-per-task", type=int, default=Budget.examples_per_task, show_default=True)
+@click.option("--max-steps", type=int, default=Budget.max_steps, show_default=True, help="Training steps per cell.")
+@click.option("--batch-size", type=int, default=Budget.batch_size, show_default=True)
+@click.option("--learning-rate", type=float, default=Budget.learning_rate, show_default=True)
+@click.option(
+    "--eval-examples", type=int, default=Budget.eval_examples, show_default=True, help="Target examples scored."
+)
+@click.option(
+    "--base-encoder", type=click.Path(), default=None, help="Encoder for 'instruction' (default: built from the pool)."
+)
+@click.option(
+    "--aligned-encoder", type=click.Path(), default=None, help="Encoder for 'aligned' (default: aligned on the pool)."
+)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory (resumable).")
+@data_dir_option
+def compare(
+    target_tasks: tuple[str, ...],
+    targets_file: str | None,
+    pool: tuple[str, ...],
+    pool_split: str | None,
+    k: int,
+    selectors: str,
+    seeds: int,
+    model: str,
+    examples_per_task: int,
+    max_steps: int,
+    batch_size: int,
+    learning_rate: float,
+    eval_examples: int,
+    base_encoder: str | None,
+    aligned_encoder: str | None,
+    out: str,
+    data_dir: str | None,
+) -> None:
+    """Train on each selector's tasks at the same budget and score every target.
+
+    Writes report.md, chart.png, results.json and one file per finished cell under OUT;
+    re-running the same command continues from the finished cells.
+    """
+    from instr_select.compare.pipeline import run_comparison
+
+    targets = list(target_tasks) + (read_targets(targets_file) if targets_file else [])
+    config = CompareConfig(
+        targets=targets,
+        pool=list(pool) or list(DEFAULT_POOL),
+        k=k,
+        selectors=[s.strip() for s in selectors.split(",") if s.strip()],
+        seeds=seeds,
+        model=model,
+        budget=Budget(examples_per_task, max_steps, batch_size, learning_rate, eval_examples),
+        pool_split=pool_split,
+        base_encoder=base_encoder,
+        aligned_encoder=aligned_encoder,
+    )
+    result = run_comparison(config, out, data_dir=data_dir)
+    click.echo(result.markdown)
+    click.echo(f"report: {result.report_path}\nchart:  {result.chart_path}\njson:   {result.json_path}")

@@ -1,0 +1,101 @@
+"""``instr-select train-encoder``: align an instruction encoder to meta-datasets' templates."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from instr_select.cli.options import data_dir_option, lenient_option
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the aligned model.")
+@click.option(
+    "--base-model",
+    default=None,
+    help="Local sentence-transformers directory to start from (default: a static encoder built from scratch).",
+)
+@click.option(
+    "--recipe",
+    type=click.Choice(["mnrl", "insta"]),
+    default="mnrl",
+    show_default=True,
+    help="mnrl: in-batch negatives; insta: the published CosineSimilarityLoss recipe.",
+)
+@click.option("--epochs", type=int, default=None, help="Epochs (default: mnrl 3, insta 5).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option(
+    "--lr", "learning_rate", type=float, default=None, help="Learning rate (default: static 0.02, transformer 1e-4)."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--architecture",
+    type=click.Choice(["static", "transformer"]),
+    default="static",
+    show_default=True,
+    help="From-scratch base when no --base-model is given.",
+)
+@click.option(
+    "--vocab-size", type=int, default=8000, show_default=True, help="WordPiece vocabulary of a from-scratch base."
+)
+@click.option("--dim", type=int, default=256, show_default=True, help="Embedding dimension of a from-scratch base.")
+@click.option(
+    "--dev-fraction",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of multi-instruction groups giving one held-out dev instruction (picks the checkpoint).",
+)
+@data_dir_option
+@lenient_option
+def train_encoder(
+    sources: tuple[str, ...],
+    out: str,
+    base_model: str | None,
+    recipe: str,
+    epochs: int | None,
+    batch_size: int,
+    learning_rate: float | None,
+    seed: int,
+    architecture: str,
+    vocab_size: int,
+    dim: int,
+    dev_fraction: float,
+    data_dir: str | None,
+    lenient: bool,
+) -> None:
+    """Align an instruction encoder on SOURCE... (loader names or NAME=PATH).
+
+    Positives are two instructions of the same task or source dataset; the model is saved at --out
+    in sentence-transformers format with training_info.json.
+    """
+    from instr_select.encoder.train import AlignConfig
+    from instr_select.loaders import load_sources
+
+    config = AlignConfig(
+        recipe=recipe,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        architecture=architecture,
+        vocab_size=vocab_size,
+        dim=dim,
+        dev_fraction=dev_fraction,
+    )
+    config.validate()  # bad options fail before any data or model is loaded
+    if base_model is not None:
+        from instr_select.encoder.io import _check_model_dir
+        from pathlib import Path
+
+        _check_model_dir(Path(base_model))
+    tasks = load_sources(sources, data_dir=data_dir, lenient=lenient)
+    from instr_select.encoder.train import train_encoder as train
+
+    echo = lambda line: click.echo(line, err=True)  # noqa: E731
+    echo(f"training on {len(tasks)} tasks from {', '.join(sources)}")
+    path = train(tasks, base_model, out, config, command=shlex.join(["instr-select", *sys.argv[1:]]), progress=echo)
+    click.echo(str(path))

@@ -1,0 +1,107 @@
+"""``instr-select eval-retrieval``: leave-out retrieval evaluation of BM25, encoders and hybrid."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+import click
+
+from instr_select.cli.options import data_dir_option
+
+
+def _none(value: str | None) -> str | None:
+    return None if value is None or value.lower() in ("none", "") else value
+
+
+@click.command()
+@click.option(
+    "--out",
+    default="eval/retrieval",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory for results.json, results.md, TREC runs/qrels and the encoders.",
+)
+@click.option(
+    "--p3",
+    "p3_source",
+    default="promptsource",
+    show_default=True,
+    help="P3 source (loader name or promptsource=PATH); 'none' to skip.",
+)
+@click.option(
+    "--niv2", "niv2_source", default="niv2", show_default=True, help="NIV2 source for category nDCG@10; 'none' to skip."
+)
+@click.option(
+    "--min-templates", type=int, default=4, show_default=True, help="Hold out one template of datasets with this many."
+)
+@click.option("--niv2-max-queries", type=int, default=None, help="Subsample NIV2 queries (seeded).")
+@click.option(
+    "--aligned-encoder",
+    default=None,
+    type=click.Path(),
+    help="Reuse an aligned encoder (trained without the held-out templates) instead of training one.",
+)
+@click.option("--recipe", type=click.Choice(["mnrl", "insta"]), default="mnrl", show_default=True)
+@click.option("--epochs", type=int, default=None, help="Alignment epochs (default: mnrl 3, insta 5).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--vocab-size", type=int, default=8000, show_default=True)
+@click.option("--dim", type=int, default=256, show_default=True)
+@click.option("-k", "k", type=int, default=10, show_default=True, help="Tasks retrieved per query.")
+@click.option("--aggregate", type=click.Choice(["max", "mean", "vote"]), default="max", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
+@data_dir_option
+def eval_retrieval(
+    out: str,
+    p3_source: str,
+    niv2_source: str,
+    min_templates: int,
+    niv2_max_queries: int | None,
+    aligned_encoder: str | None,
+    recipe: str,
+    epochs: int | None,
+    batch_size: int,
+    vocab_size: int,
+    dim: int,
+    k: int,
+    aggregate: str,
+    seed: int,
+    as_json: bool,
+    data_dir: str | None,
+) -> None:
+    """Leave-out evaluation: P3 held-out templates (Success@1, RR@10, R@5) and NIV2 categories (nDCG@10)."""
+    from instr_select.encoder.train import AlignConfig
+    from instr_select.errors import ConfigError
+    from instr_select.evaluation.retrieval_eval import EvalConfig, evaluate_retrieval, results_table
+
+    if min_templates < 2:
+        raise ConfigError(f"--min-templates must be 2 or more, not {min_templates}")
+    if niv2_max_queries is not None and niv2_max_queries < 1:
+        raise ConfigError(f"--niv2-max-queries must be 1 or more, not {niv2_max_queries}")
+    align = AlignConfig(recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed, vocab_size=vocab_size, dim=dim)
+    align.validate()
+    config = EvalConfig(
+        p3_source=_none(p3_source),
+        niv2_source=_none(niv2_source),
+        min_templates=min_templates,
+        seed=seed,
+        k=k,
+        niv2_max_queries=niv2_max_queries,
+        aggregate=aggregate,
+        aligned_encoder=aligned_encoder,
+        align=align,
+    )
+    report = evaluate_retrieval(
+        config,
+        out,
+        data_dir=data_dir,
+        progress=lambda line: click.echo(line, err=True),
+        command=shlex.join(["instr-select", *sys.argv[1:]]),
+    )
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(results_table(report["results"]))
+        click.echo(f"written to {out} (results.json, results.md, *.run, *.qrels)")

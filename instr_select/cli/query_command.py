@@ -1,0 +1,133 @@
+"""``instr-select query``: rank the tasks of an index for a target instruction."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from instr_select.cli.options import data_dir_option
+from instr_select.errors import ConfigError, DataError
+
+
+def read_queries(path: str) -> list[tuple[str, str]]:
+    """``{"id", "instruction"}`` lines -> [(id, instruction)]; names the bad line."""
+    from instr_select.retrieval.retriever import check_instruction
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(file, "does not exist", 'pass a JSONL file of {"id", "instruction"} lines')
+    out = []
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(file, "is not UTF-8 text", 'write {"id", "instruction"} JSON lines') from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise DataError(file, "is not a JSON object", 'write {"id": ..., "instruction": ...}', number) from None
+        if not isinstance(row, dict) or "instruction" not in row:
+            raise DataError(file, "has no field 'instruction'", 'write {"id": ..., "instruction": ...}', number)
+        try:
+            text = check_instruction(row["instruction"], "field 'instruction'")
+        except ConfigError as exc:
+            raise DataError(file, str(exc), line=number) from None
+        out.append((str(row.get("id", number)), text))
+    if not out:
+        raise DataError(file, "holds no queries", 'write one {"id", "instruction"} object per line')
+    return out
+
+
+def _table(query: str, results) -> str:
+    lines = [f"query: {query if len(query) <= 100 else query[:97] + '...'}"]
+    if not results:
+        return lines[0] + "\n(no task matched the filters)"
+    width = max(len(r.task_id) for r in results)
+    width = min(max(width, 7), 48)
+    lines.append(f"{'rank':>4}  {'score':>7}  {'meta':<13} {'task':<{width}}  matched instruction")
+    for r in results:
+        matched = " ".join(r.matched_instruction.split())
+        matched = matched if len(matched) <= 70 else matched[:67] + "..."
+        task = r.task_id if len(r.task_id) <= width else r.task_id[: width - 3] + "..."
+        lines.append(f"{r.rank:>4}  {r.score:>7.4f}  {r.meta_dataset:<13} {task:<{width}}  {matched}")
+    return "\n".join(lines)
+
+
+def _record(query_id: str, query: str, results) -> dict:
+    keys = ("rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories")
+    return {"query_id": query_id, "query": query, "results": [{key: getattr(r, key) for key in keys} for r in results]}
+
+
+@click.command()
+@click.argument("instruction", required=False)
+@click.option(
+    "--index",
+    "index",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Index directory (default: indexes/default).",
+)
+@click.option("-k", "k", type=int, default=10, show_default=True, help="Number of tasks to return.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
+@click.option(
+    "--queries", type=click.Path(dir_okay=False), default=None, help='JSONL file of {"id", "instruction"} lines.'
+)
+@click.option("--meta-dataset", "meta_datasets", multiple=True, help="Only tasks of this meta-dataset (repeatable).")
+@click.option(
+    "--exclude-source",
+    "exclude_source",
+    default=None,
+    metavar="TASK_ID",
+    help="Drop tasks sharing this target task's source dataset.",
+)
+@click.option(
+    "--retriever", "method", type=click.Choice(["dense", "bm25", "hybrid"]), default="dense", show_default=True
+)
+@click.option("--aggregate", type=click.Choice(["max", "mean", "vote"]), default="max", show_default=True)
+@click.option(
+    "--save", type=click.Path(dir_okay=False), default=None, help="Write the selection JSON here (one query)."
+)
+@data_dir_option
+def query(
+    instruction: str | None,
+    index: str | None,
+    k: int,
+    as_json: bool,
+    queries: str | None,
+    meta_datasets: tuple[str, ...],
+    exclude_source: str | None,
+    method: str,
+    aggregate: str,
+    save: str | None,
+    data_dir: str | None,
+) -> None:
+    """Rank the tasks of an index most related to INSTRUCTION (a target task's instruction).
+
+    The leakage guard is on whenever INSTRUCTION is itself an instruction of the index.
+    """
+    from instr_select.retrieval.api import exclusion_for, make_selection, open_index
+    from instr_select.retrieval.retriever import Retriever, check_instruction, check_k
+
+    check_k(k)
+    if (instruction is None) == (queries is None):
+        raise ConfigError("give either an INSTRUCTION or --queries FILE.jsonl")
+    if queries is not None and save:
+        raise ConfigError("--save writes one query's selection; drop it with --queries")
+    batch = read_queries(queries) if queries else [("1", check_instruction(instruction))]
+    loaded = open_index(index)
+    retriever = Retriever(loaded, method=method, aggregate=aggregate)
+    sources, keys = exclusion_for(loaded, exclude_source, data_dir)
+    results = retriever.search_many([text for _, text in batch], k, meta_datasets or None, sources, keys)
+    if save:
+        make_selection(loaded, batch[0][1], results[0], method, aggregate, k, meta_datasets, exclude_source).save(save)
+    out = sys.stdout
+    for (query_id, text), ranked in zip(batch, results, strict=True):
+        if as_json or queries:
+            out.write(json.dumps(_record(query_id, text, ranked), ensure_ascii=False) + "\n")
+        else:
+            out.write(_table(text, ranked) + "\n")

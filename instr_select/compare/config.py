@@ -1,0 +1,93 @@
+"""What a comparison runs: targets, pool, selectors, budget and seeds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from instr_select.errors import ConfigError
+
+SELECTORS = ("random", "bm25", "instruction", "aligned", "uncertainty")
+# Default experiment (README): BIG-bench tasks and subtasks with examples, the NIV2 task files and
+# the Self-Instruct seed tasks as the pool; BBH tasks as targets.
+DEFAULT_POOL = ("bigbench", "niv2", "self_instruct")
+
+
+@dataclass
+class Budget:
+    """The same training budget for every selection."""
+
+    examples_per_task: int = 16
+    max_steps: int = 60
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    eval_examples: int = 40
+
+
+@dataclass
+class CompareConfig:
+    """One comparison run; everything that changes a result is part of its hash."""
+
+    targets: list[str]
+    pool: list[str] = field(default_factory=lambda: list(DEFAULT_POOL))
+    k: int = 5
+    selectors: list[str] = field(default_factory=lambda: list(SELECTORS))
+    seeds: int = 3
+    model: str = "tiny-t5"
+    budget: Budget = field(default_factory=Budget)
+    pool_split: str | None = None
+    uncertainty_instances: int = 5
+    uncertainty_perturbations: int = 5
+    base_encoder: str | None = None
+    aligned_encoder: str | None = None
+    encoder_epochs: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.budget, dict):
+            self.budget = Budget(**self.budget)
+        unknown = [s for s in self.selectors if s not in SELECTORS]
+        if unknown:
+            raise ConfigError(f"unknown selector {unknown[0]!r} (choose from: {', '.join(SELECTORS)})")
+        if not self.selectors:
+            raise ConfigError("no selector given (e.g. --selectors random,bm25,aligned)")
+        if len(set(self.selectors)) != len(self.selectors):
+            raise ConfigError("a selector is named twice in --selectors")
+        if self.seeds <= 0:
+            raise ConfigError(f"--seeds must be a positive number of seeds, got {self.seeds}")
+        if self.k <= 0:
+            raise ConfigError(f"-k must be >= 1, got {self.k}")
+        if not self.targets:
+            raise ConfigError("no target: pass --target-task SOURCE:TASK or --targets FILE")
+        for target in self.targets:
+            if ":" not in target:
+                raise ConfigError(f"target {target!r} must look like SOURCE:TASK (e.g. bbh:date_understanding)")
+        if not self.pool:
+            raise ConfigError("no pool: pass --pool SOURCE (e.g. --pool bigbench)")
+        budget = self.budget
+        for name in ("examples_per_task", "max_steps", "batch_size", "eval_examples"):
+            if getattr(budget, name) <= 0:
+                raise ConfigError(f"budget {name} must be >= 1, got {getattr(budget, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def hash(self) -> str:
+        """Hash of what determines the results (targets and selectors may grow between resumes)."""
+        fixed = {k: v for k, v in self.to_dict().items() if k not in {"targets", "selectors", "seeds"}}
+        return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_targets(path: str | Path) -> list[str]:
+    """A targets file: one ``SOURCE:TASK`` per line (``#`` comments and blank lines ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: targets file does not exist (one SOURCE:TASK per line)")
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    targets = [line for line in lines if line]
+    if not targets:
+        raise ConfigError(f"{path}: no targets in the file (one SOURCE:TASK per line)")
+    return targets

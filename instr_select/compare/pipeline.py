@@ -1,0 +1,320 @@
+"""Run a comparison: every selector picks k pool tasks per target, the same backend trains on each
+selection at the same budget, the same evaluation scores each target. Resumable by cell."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from instr_select.compare.config import CompareConfig
+from instr_select.compare.report import bar_chart, markdown, summarize, write_json
+from instr_select.errors import ConfigError
+from instr_select.selection import SelectedTask
+from instr_select.tasks import Task, TaskCollection
+
+log = logging.getLogger(__name__)
+RUN_FORMAT = 1
+
+
+@dataclass
+class ComparisonResult:
+    summary: dict[str, Any]
+    markdown: str
+    report_path: Path
+    chart_path: Path
+    json_path: Path
+
+
+def resolve_targets(refs: list[str], data_dir: str | Path | None) -> list[Task]:
+    """``SOURCE:TASK`` refs -> tasks with examples to evaluate on."""
+    from instr_select.tuning.evaluate import load_target
+
+    targets = [load_target(ref, data_dir) for ref in refs]
+    for ref, task in zip(refs, targets, strict=True):
+        if not task.examples:
+            raise ConfigError(f"target {ref!r} has no examples to evaluate on (choose a task with examples)")
+    return targets
+
+
+def load_pool(config: CompareConfig, targets: list[Task], data_dir: str | Path | None) -> TaskCollection:
+    from instr_select.loaders import load_sources
+
+    pool = load_sources(config.pool, data_dir=data_dir)
+    if config.pool_split:
+        pool = pool.filter(split=config.pool_split)
+    target_keys = {t.key for t in targets}
+    pool = pool.filter(with_examples=True, predicate=lambda t: t.key not in target_keys)
+    for target in targets:
+        eligible = sum(1 for t in pool if t.source_key != target.source_key)
+        if config.k > eligible:
+            raise ConfigError(
+                f"-k {config.k} is larger than the pool: {eligible} tasks with examples remain for {target.key} "
+                "after the leakage guard (lower -k or add --pool sources)"
+            )
+    return pool
+
+
+class Selectors:
+    """Builds each selector's resources once (encoders, indexes, base model) and selects per target."""
+
+    def __init__(self, config: CompareConfig, pool: TaskCollection, out: Path, base_model: str | Path) -> None:
+        self.config, self.pool, self.out, self.base_model = config, pool, out, base_model
+        self._retrievers: dict[str, Any] = {}
+        self._indexes: dict[str, Any] = {}
+        self._scorer: Any = None
+
+    def eligible(self, target: Task) -> TaskCollection:
+        return self.pool.filter(predicate=lambda t: t.source_key != target.source_key)
+
+    def prepare(self, selector: str) -> float:
+        """Build what a selector needs once (encoder, index, scorer); returns the seconds it took."""
+        start = time.perf_counter()
+        if selector in ("bm25", "instruction", "aligned"):
+            self._retriever(selector)
+        elif selector == "uncertainty":
+            self._load_scorer()
+        return time.perf_counter() - start
+
+    def select(self, selector: str, target: Task, seed: int) -> list[SelectedTask]:
+        k = self.config.k
+        if selector == "random":
+            keys = sorted(t.key for t in self.eligible(target))
+            rng = random.Random(f"{seed}:{target.key}")
+            chosen = [self.pool.get(key) for key in rng.sample(keys, k)]
+            return [
+                SelectedTask(i, t.task_id, t.meta_dataset, 0.0, t.instructions[0], t.categories)
+                for i, t in enumerate(chosen, 1)
+            ]
+        if selector == "uncertainty":
+            return self._uncertainty(target, seed)
+        retriever = self._retriever(selector)
+        return retriever.search(
+            target.instructions[0], k=k, exclude_sources={target.source_key}, exclude_keys={target.key}
+        )
+
+    def _retriever(self, selector: str) -> Any:
+        if selector not in self._retrievers:
+            from instr_select.index import InstructionIndex
+            from instr_select.retrieval import Retriever
+
+            which = "aligned" if selector == "aligned" else "base"
+            if which not in self._indexes:
+                self._indexes[which] = InstructionIndex.from_tasks(self.pool, self.encoder(which))
+            index = self._indexes[which]
+            self._retrievers[selector] = Retriever(index, method="bm25" if selector == "bm25" else "dense")
+        return self._retrievers[selector]
+
+    def encoder(self, which: str) -> Path:
+        """The base (untrained) encoder built from the pool's instructions, or the encoder aligned on them."""
+        from instr_select.encoder import AlignConfig, build_static_encoder, train_encoder
+
+        given = self.config.base_encoder if which == "base" else self.config.aligned_encoder
+        if given:
+            return Path(given)
+        path = self.out / "encoders" / which
+        if (path / "modules.json").is_file():
+            return path
+        if which == "base":
+            texts = [text for task in self.pool for text in task.instructions]
+            model = build_static_encoder(texts, seed=0)
+            tmp = path.with_name(path.name + ".tmp")
+            model.save(str(tmp))
+            tmp.replace(path)
+        else:
+            print("aligning the instruction encoder on the pool's instructions ...", file=sys.stderr)
+            train_encoder(self.pool, self.encoder("base"), path, AlignConfig(epochs=self.config.encoder_epochs, seed=0))
+        return path
+
+    def _load_scorer(self) -> Any:
+        if self._scorer is None:
+            from instr_select.tuning.modeling import load_model
+            from instr_select.uncertainty.backend import BundleScorer
+
+            self._scorer = BundleScorer(load_model(self.base_model))
+        return self._scorer
+
+    def _uncertainty(self, target: Task, seed: int) -> list[SelectedTask]:
+        from instr_select.uncertainty.scoring import ScoreConfig
+        from instr_select.uncertainty.selectors import select_from_pool
+
+        config = ScoreConfig(
+            n_instances=self.config.uncertainty_instances,
+            k_perturbations=self.config.uncertainty_perturbations,
+            seed=seed,
+        )
+        selection, _ = select_from_pool(
+            self.eligible(target),
+            "uncertainty",
+            self.config.k,
+            scorer=self._load_scorer(),
+            config=config,
+            cache_dir=self.out / "uncertainty-cache",
+            progress=False,
+        )
+        return selection.tasks
+
+
+def prepare_base_model(config: CompareConfig, pool: TaskCollection, targets: list[Task], out: Path) -> str | Path:
+    """The one base model every cell starts from (a tiny model's tokenizer sees the pool and targets' text)."""
+    from instr_select.tuning.modeling import TINY_MODELS, load_model, save_model
+    from instr_select.uncertainty.backend import tokenizer_texts
+
+    if config.model not in TINY_MODELS:
+        return config.model
+    path = out / "base-model"
+    if not path.is_dir():
+        texts = tokenizer_texts([*pool, *targets], max_examples=config.budget.examples_per_task)
+        save_model(load_model(config.model, texts=texts, seed=0), path)
+    return path
+
+
+def primary_metric(report: dict[str, Any]) -> tuple[str, float]:
+    """Multiple-choice accuracy where the target has options, else ROUGE-L (the NIV2 convention)."""
+    metrics = report["metrics"]
+    if metrics.get("mc_accuracy") is not None:
+        return "mc_accuracy", float(metrics["mc_accuracy"])
+    return "rougeL", float(metrics["rougeL"])
+
+
+def _cell_path(out: Path, target: Task, selector: str, seed: int) -> Path:
+    return out / "cells" / target.key.replace(":", "__").replace("/", "__") / f"{selector}-seed{seed}.json"
+
+
+def train_and_score(
+    config: CompareConfig,
+    base_model: str | Path,
+    pool: TaskCollection,
+    chosen: list[SelectedTask],
+    target: Task,
+    seed: int,
+) -> dict[str, Any]:
+    from instr_select.selection import Selection
+    from instr_select.tuning.evaluate import evaluate_task
+    from instr_select.tuning.mixture import MixtureConfig, build_records
+    from instr_select.tuning.modeling import load_model
+    from instr_select.tuning.train import TuneConfig, tune
+
+    budget = config.budget
+    mixture = build_records(
+        Selection(selector="compare", tasks=chosen),
+        MixtureConfig(max_per_task=budget.examples_per_task, seed=seed),
+        pool=pool,
+    )
+    bundle = load_model(base_model)
+    start = time.perf_counter()
+    tune_config = TuneConfig(
+        max_steps=budget.max_steps,
+        batch_size=budget.batch_size,
+        learning_rate=budget.learning_rate,
+        seed=seed,
+        progress=False,
+    )
+    bundle = tune(bundle, mixture.records, tune_config)
+    train_seconds = time.perf_counter() - start
+    report = evaluate_task(bundle, target, max_examples=budget.eval_examples, seed=0, keep_predictions=3)
+    return {"report": report, "train_seconds": round(train_seconds, 2), "train_examples": len(mixture.records)}
+
+
+def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path | None = None) -> ComparisonResult:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_file = out / "run.json"
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text(encoding="utf-8"))
+        if previous.get("config_hash") != config.hash:
+            raise ConfigError(f"{out} holds a run with other settings (pool, k, model or budget): use a new --out")
+    write_json(
+        run_file,
+        {"format": RUN_FORMAT, "config_hash": config.hash, "config": config.to_dict(), "command": " ".join(sys.argv)},
+    )
+
+    targets = resolve_targets(config.targets, data_dir)
+    pool = load_pool(config, targets, data_dir)
+    base_model = prepare_base_model(config, pool, targets, out)
+    selectors = Selectors(config, pool, out, base_model)
+    setup_seconds = _setup(selectors, config, out)
+    cells: list[dict[str, Any]] = []
+    baseline: dict[str, float] = {}
+    total = len(targets) * len(config.selectors) * config.seeds
+    done = 0
+    for target in targets:
+        baseline[target.key] = _baseline(config, base_model, target, out)
+        for selector in config.selectors:
+            for seed in range(config.seeds):
+                done += 1
+                path = _cell_path(out, target, selector, seed)
+                if path.is_file():
+                    cells.append(json.loads(path.read_text(encoding="utf-8")))
+                    continue
+                print(f"[{done}/{total}] {target.key} {selector} seed {seed}", file=sys.stderr)
+                start = time.perf_counter()
+                chosen = selectors.select(selector, target, seed)
+                selection_seconds = time.perf_counter() - start
+                result = train_and_score(config, base_model, pool, chosen, target, seed)
+                metric, score = primary_metric(result["report"])
+                cell = {
+                    "target": target.key,
+                    "selector": selector,
+                    "seed": seed,
+                    "metric": metric,
+                    "score": score,
+                    "selection": [t.key for t in chosen],
+                    "selection_scores": [t.score for t in chosen],
+                    "selection_seconds": round(selection_seconds, 4),
+                    **result,
+                }
+                write_json(path, cell)
+                cells.append(cell)
+    return write_report(config, cells, baseline, setup_seconds, out)
+
+
+def _setup(selectors: Selectors, config: CompareConfig, out: Path) -> dict[str, float]:
+    """One-off cost of each selector (encoder, index, scorer), measured on the run that paid it."""
+    path = out / "setup.json"
+    recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    for selector in config.selectors:
+        if selector not in recorded:
+            recorded[selector] = round(selectors.prepare(selector), 3)
+    write_json(path, recorded)
+    return {s: recorded[s] for s in config.selectors}
+
+
+def _baseline(config: CompareConfig, base_model: str | Path, target: Task, out: Path) -> float:
+    """The untuned base model's score on the target (a reference row)."""
+    from instr_select.tuning.evaluate import evaluate_task
+    from instr_select.tuning.modeling import load_model
+
+    path = out / "cells" / target.key.replace(":", "__").replace("/", "__") / "no-tuning.json"
+    if not path.is_file():
+        report = evaluate_task(
+            load_model(base_model), target, max_examples=config.budget.eval_examples, seed=0, keep_predictions=3
+        )
+        write_json(path, {"target": target.key, "report": report, "score": primary_metric(report)[1]})
+    return json.loads(path.read_text(encoding="utf-8"))["score"]
+
+
+def write_report(
+    config: CompareConfig,
+    cells: list[dict[str, Any]],
+    baseline: dict[str, float],
+    setup_seconds: dict[str, float],
+    out: Path,
+) -> ComparisonResult:
+    summary = summarize(cells, config.selectors)
+    summary["setup_seconds"] = setup_seconds
+    text = markdown(summary, config.selectors, baseline)
+    title = f"{config.model}, k={config.k}, {config.seeds} seed(s), pool: {'+'.join(config.pool)}"
+    chart = bar_chart(summary, config.selectors, out / "chart.png", title)
+    report_path = out / "report.md"
+    write_json(
+        out / "results.json", {"config": config.to_dict(), "summary": summary, "baseline": baseline, "cells": cells}
+    )
+    header = f"# Selector comparison\n\n{title}. Scores in percent (mean ± std over seeds).\n\n"
+    report_path.write_text(header + text, encoding="utf-8")
+    return ComparisonResult(summary, text, report_path, chart, out / "results.json")

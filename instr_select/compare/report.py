@@ -1,0 +1,131 @@
+"""The comparison report: a markdown table, selection overlap, selection cost, a bar chart, a JSON."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import statistics
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarize(cells: list[dict[str, Any]], selectors: list[str]) -> dict[str, Any]:
+    """Mean and spread over seeds per (target, selector), overlap and cost per selector."""
+    scores: dict[tuple[str, str], list[float]] = defaultdict(list)
+    picks: dict[tuple[str, str], list[set[str]]] = defaultdict(list)
+    cost: dict[str, list[float]] = defaultdict(list)
+    metric: dict[str, str] = {}
+    for cell in cells:
+        scores[cell["target"], cell["selector"]].append(cell["score"])
+        picks[cell["target"], cell["selector"]].append(set(cell["selection"]))
+        cost[cell["selector"]].append(cell["selection_seconds"])
+        metric[cell["target"]] = cell["metric"]
+    targets = sorted({c["target"] for c in cells})
+    table = {
+        t: {s: dict(zip(("mean", "std"), _mean_std(scores[t, s]), strict=True)) for s in selectors if scores[t, s]}
+        for t in targets
+    }
+    per_selector = {s: [statistics.fmean(scores[t, s]) for t in targets if scores[t, s]] for s in selectors}
+    overall = {s: dict(zip(("mean", "std"), _mean_std(v), strict=True)) for s, v in per_selector.items() if v}
+    overlap: dict[str, float] = {}
+    for a, b in itertools.combinations(selectors, 2):
+        values = [
+            len(x & y) / len(x | y) for t in targets for x, y in zip(picks[t, a], picks[t, b], strict=False) if x | y
+        ]
+        if values:
+            overlap[f"{a}~{b}"] = statistics.fmean(values)
+    costs = {s: statistics.median(v) for s, v in cost.items()}
+    return {
+        "targets": targets,
+        "metric": metric,
+        "table": table,
+        "overall": overall,
+        "overlap": overlap,
+        "cost_seconds": costs,
+    }
+
+
+def markdown(summary: dict[str, Any], selectors: list[str], baseline: dict[str, float] | None = None) -> str:
+    shown = [s for s in selectors if s in summary["overall"]]
+    lines = ["| target | metric | " + " | ".join(shown) + (" | no tuning |" if baseline else " |")]
+    lines.append("|" + " --- |" * (len(shown) + 2 + bool(baseline)))
+    for target in summary["targets"]:
+        row = summary["table"][target]
+        cells = [f"{row[s]['mean']:.3f} ± {row[s]['std']:.3f}" if s in row else "-" for s in shown]
+        extra = [f"{baseline[target]:.3f}"] if baseline and target in baseline else ([""] if baseline else [])
+        lines.append(f"| {target} | {summary['metric'][target]} | " + " | ".join(cells + extra) + " |")
+    overall = [f"**{summary['overall'][s]['mean']:.3f}**" for s in shown]
+    base_mean = [f"{statistics.fmean(baseline.values()):.3f}"] if baseline else []
+    lines.append("| **mean over targets** | | " + " | ".join(overall + base_mean) + " |")
+    out = ["\n".join(lines), ""]
+    out.append("Selection overlap (mean Jaccard of the chosen task sets, per target and seed):\n")
+    out.append("| selectors | overlap |\n| --- | --- |")
+    out += [f"| {pair} | {value:.2f} |" for pair, value in summary["overlap"].items()]
+    setup = summary.get("setup_seconds", {})
+    out.append("\nSelection cost: median seconds per selection, and the one-off set-up (encoder, index, scorer):\n")
+    out.append("| selector | per selection (s) | set-up (s) |\n| --- | --- | --- |")
+    out += [
+        f"| {s} | {summary['cost_seconds'][s]:.3f} | {setup.get(s, 0.0):.1f} |"
+        for s in shown
+        if s in summary["cost_seconds"]
+    ]
+    return "\n".join(out) + "\n"
+
+
+def bar_chart(summary: dict[str, Any], selectors: list[str], path: Path, title: str) -> Path:
+    """Grouped bars: one group per target plus the mean, one bar per selector, seed spread as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [s for s in selectors if s in summary["overall"]]
+    groups = [*summary["targets"], "mean"]
+    width = 0.8 / max(len(shown), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) + 2), 4.2))
+    for i, selector in enumerate(shown):
+        means, errs = [], []
+        for group in groups:
+            cell = summary["overall"][selector] if group == "mean" else summary["table"][group].get(selector)
+            means.append(cell["mean"] if cell else 0.0)
+            errs.append(cell["std"] if cell else 0.0)
+        xs = [g + (i - (len(shown) - 1) / 2) * width for g in range(len(groups))]
+        ax.bar(xs, means, width, yerr=errs, capsize=2, label=selector)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([g.split(":", 1)[-1] for g in groups], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("target score (mean over seeds)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, ncol=min(len(shown), 5))
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    plt.close(fig)
+    return path
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write through ``write(tmp_path)`` then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: Path, data: Any) -> None:
+    def dump(tmp: str) -> None:
+        Path(tmp).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    write_atomic(path, dump)

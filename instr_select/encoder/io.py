@@ -1,0 +1,105 @@
+"""Loading, hashing and atomically replacing saved sentence-transformers model directories."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from instr_select.errors import DataError
+
+# Files that record how a model was made, not what it computes: left out of the content hash.
+_NOT_HASHED = {"training_info.json", "README.md"}
+
+
+def _check_model_dir(path: Path) -> None:
+    if not path.exists():
+        raise DataError(
+            path,
+            "no such model directory (the model hub is not reachable here)",
+            "pass a local sentence-transformers directory, e.g. one written by `instr-select train-encoder --out`",
+        )
+    if not path.is_dir():
+        raise DataError(path, "is not a directory", "pass a local sentence-transformers model directory")
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise DataError(
+            path, "holds no modules.json or config.json", "pass a directory saved by SentenceTransformer.save()"
+        )
+
+
+def load_encoder(name_or_path: str | Path):
+    """Load a local sentence-transformers model offline (``local_files_only``); DataError if missing or corrupt."""
+    path = Path(name_or_path).expanduser()
+    _check_model_dir(path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    except Exception as exc:  # a damaged directory fails in many ways inside the library
+        raise DataError(
+            path, f"cannot be loaded as a sentence-transformers model ({type(exc).__name__}: {str(exc)[:200]})",
+            "re-create it with `instr-select train-encoder`",
+        ) from None
+
+
+def encoder_hash(path: str | Path) -> str:
+    """SHA-256 over the relative paths and contents of a saved model directory (provenance files excluded)."""
+    path = Path(path)
+    _check_model_dir(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        if rel in _NOT_HASHED or rel.startswith("checkpoints/"):
+            continue
+        digest.update(rel.encode() + b"\0")
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def is_static_encoder(path: str | Path) -> bool:
+    """True when the model is a single StaticEmbedding module (queryable without torch)."""
+    modules = Path(path) / "modules.json"
+    if not modules.is_file():
+        return False
+    try:
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return False
+    return len(entries) == 1 and entries[0].get("type", "").endswith("StaticEmbedding")
+
+
+def describe_base(path: str | Path) -> dict[str, Any]:
+    """Identity of a base model directory for provenance records."""
+    path = Path(path)
+    info: dict[str, Any] = {"name": str(path), "hash": encoder_hash(path), "static": is_static_encoder(path)}
+    if info["static"]:
+        info["architecture"] = "static"
+    return info
+
+
+def replace_dir(staged: str | Path, target: str | Path) -> None:
+    """Move ``staged`` to ``target``, replacing an existing directory only once the new one is complete."""
+    staged, target = Path(staged), Path(target)
+    if target.exists() and not target.is_dir():
+        raise DataError(target, "exists and is not a directory", "choose another --out path")
+    backup = None
+    if target.exists():
+        backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, backup / "old")
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if backup is not None:
+            os.replace(backup / "old", target)
+        raise
+    finally:
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)

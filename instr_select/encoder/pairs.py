@@ -1,0 +1,150 @@
+"""Training pairs for alignment: positive groups, a dev split of held-out instructions, MNRL and InsTa pairs.
+
+Positives are instructions describing the same task. Instructions are grouped by meta-dataset and
+normalized source dataset (``Task.source_key``), which gives exactly the issue's positives: P3
+templates of one dataset, a BIG-bench task with its subtasks (a subtask's source is its parent),
+an NIV2 task's Definition and catalog summary, and NIV2 tasks sharing a source dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from instr_select.errors import DataError
+from instr_select.tasks import TaskCollection
+
+
+@dataclass
+class Group:
+    """Instructions that describe one task (or tasks sharing one source dataset)."""
+
+    key: str
+    texts: list[str]
+    task_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DevSplit:
+    """Training groups, and held-out dev queries (one instruction of some groups) with their group keys."""
+
+    groups: list[Group]
+    dev_queries: list[tuple[str, str]]  # (text, group key)
+
+    @property
+    def train_texts(self) -> list[str]:
+        return [t for g in self.groups for t in g.texts]
+
+
+def seeded(seed: int, *parts: object) -> random.Random:
+    digest = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).hexdigest()
+    return random.Random(int(digest[:16], 16))
+
+
+def positive_groups(tasks: TaskCollection) -> list[Group]:
+    """Group the distinct instructions of ``tasks`` by meta-dataset and source dataset."""
+    groups: dict[str, Group] = {}
+    for task in tasks:
+        group = groups.setdefault(f"{task.meta_dataset}:{task.source_key}", Group(f"{task.meta_dataset}:{task.source_key}", []))
+        group.task_keys.append(task.key)
+        for text in task.instructions:
+            if text not in group.texts:
+                group.texts.append(text)
+    return list(groups.values())
+
+
+def split_dev(groups: Sequence[Group], dev_fraction: float = 0.1, min_size: int = 3, seed: int = 0) -> DevSplit:
+    """Hold out one instruction from a seeded ``dev_fraction`` of the groups with ``min_size`` or more."""
+    eligible = [g.key for g in groups if len(g.texts) >= min_size]
+    rng = seeded(seed, "dev-groups")
+    chosen = set(rng.sample(eligible, round(len(eligible) * dev_fraction))) if dev_fraction > 0 else set()
+    train: list[Group] = []
+    dev: list[tuple[str, str]] = []
+    for group in groups:
+        if group.key in chosen:
+            index = seeded(seed, "dev", group.key).randrange(len(group.texts))
+            dev.append((group.texts[index], group.key))
+            train.append(Group(group.key, [t for i, t in enumerate(group.texts) if i != index], group.task_keys))
+        else:
+            train.append(group)
+    return DevSplit(train, dev)
+
+
+def require_pairs(groups: Sequence[Group], where: str = "sources") -> None:
+    if not any(len(g.texts) >= 2 for g in groups):
+        raise DataError(
+            where,
+            "no positive pairs: every task has a single instruction and shares its source with no other task",
+            "train on a meta-dataset with several instructions per task (e.g. promptsource, niv2, bigbench)",
+        )
+
+
+def mnrl_pairs(groups: Sequence[Group], per_instruction: int = 2, seed: int = 0) -> dict[str, list[str]]:
+    """(anchor, positive) pairs: each instruction of a group of 2+ with ``per_instruction`` seeded positives.
+
+    Returns columns ``anchor``, ``positive`` and ``group`` (the group key, used by the batch sampler).
+    """
+    anchors, positives, keys = [], [], []
+    for group in groups:
+        if len(group.texts) < 2:
+            continue
+        rng = seeded(seed, "mnrl", group.key)
+        for i, text in enumerate(group.texts):
+            others = [t for j, t in enumerate(group.texts) if j != i]
+            for positive in rng.sample(others, min(per_instruction, len(others))):
+                anchors.append(text)
+                positives.append(positive)
+                keys.append(group.key)
+    return {"anchor": anchors, "positive": positives, "group": keys}
+
+
+def insta_pairs(
+    groups: Sequence[Group],
+    embed,
+    subsample: float = 0.4,
+    negative_below: float = 0.3,
+    tries: int = 50,
+    seed: int = 0,
+) -> tuple[dict[str, list], dict[str, int]]:
+    """The InsTa recipe's pairs: same-group pairs (label 1) subsampled to ``subsample``, and one negative
+    per instruction (label 0) drawn from another group with base cosine below ``negative_below``.
+
+    ``embed(texts) -> np.ndarray`` gives normalized base embeddings. When no candidate among ``tries``
+    is below the threshold, the least similar one is used (counted in the returned stats).
+    """
+    rng = seeded(seed, "insta")
+    positives = [(a, b) for g in groups for a, b in combinations(g.texts, 2)]
+    keep = rng.sample(range(len(positives)), round(len(positives) * subsample)) if positives else []
+    s1 = [positives[i][0] for i in sorted(keep)]
+    s2 = [positives[i][1] for i in sorted(keep)]
+    labels = [1.0] * len(s1)
+    texts = [t for g in groups for t in g.texts]
+    owner = np.array([gi for gi, g in enumerate(groups) for _ in g.texts])
+    vectors = np.asarray(embed(texts), dtype=np.float32)
+    fallback = 0
+    if len(groups) > 1:
+        for i, text in enumerate(texts):
+            candidates = [j for j in (rng.randrange(len(texts)) for _ in range(tries)) if owner[j] != owner[i]]
+            if not candidates:
+                continue
+            sims = vectors[candidates] @ vectors[i]
+            below = [c for c, s in zip(candidates, sims, strict=True) if s < negative_below]
+            if below:
+                chosen = below[0]
+            else:
+                chosen, fallback = candidates[int(np.argmin(sims))], fallback + 1
+            s1.append(text)
+            s2.append(texts[chosen])
+            labels.append(0.0)
+    stats = {
+        "positive_pairs_all": len(positives),
+        "positive_pairs": len(keep),
+        "negative_pairs": len(labels) - len(keep),
+        "negatives_above_threshold": fallback,
+    }
+    return {"sentence1": s1, "sentence2": s2, "label": labels}, stats

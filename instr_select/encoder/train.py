@@ -1,0 +1,255 @@
+"""Contrastive alignment of an instruction encoder with the sentence-transformers trainer."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from instr_select.encoder.io import describe_base, load_encoder, replace_dir
+from instr_select.encoder.pairs import Group, insta_pairs, mnrl_pairs, positive_groups, require_pairs, split_dev
+from instr_select.errors import ConfigError
+from instr_select.tasks import TaskCollection
+
+log = logging.getLogger(__name__)
+RECIPES = ("mnrl", "insta")
+ARCHITECTURES = ("static", "transformer")
+
+
+@dataclass
+class AlignConfig:
+    """Alignment settings. ``epochs``/``learning_rate`` of None take the recipe's and architecture's defaults."""
+
+    recipe: str = "mnrl"
+    epochs: int | None = None  # mnrl: 3, insta: 5 (the published recipe)
+    batch_size: int = 64
+    learning_rate: float | None = None  # static: 0.02, transformer: 1e-4
+    seed: int = 0
+    dev_fraction: float = 0.2
+    pairs_per_instruction: int = 2  # mnrl: positives drawn per instruction and epoch
+    insta_subsample: float = 0.4
+    insta_negative_below: float = 0.3
+    architecture: str = "static"  # used only when no base model is given
+    vocab_size: int = 8000
+    dim: int = 256
+    warmup_ratio: float = 0.1
+
+    def validate(self) -> None:
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"--recipe {self.recipe!r} is unknown (choose one of: {', '.join(RECIPES)})")
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"--architecture {self.architecture!r} is unknown (choose {' or '.join(ARCHITECTURES)})")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"--epochs must be 1 or more, not {self.epochs}")
+        if self.batch_size < 2:
+            raise ConfigError(f"--batch-size must be 2 or more (in-batch negatives need a batch), not {self.batch_size}")
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise ConfigError(f"--lr must be positive, not {self.learning_rate}")
+        if not 0 <= self.dev_fraction < 1:
+            raise ConfigError(f"dev_fraction must be in [0, 1), not {self.dev_fraction}")
+        if self.vocab_size < 100 or self.dim < 2:
+            raise ConfigError("--vocab-size must be at least 100 and --dim at least 2")
+
+    def resolved_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else (5 if self.recipe == "insta" else 3)
+
+
+def _progress_callback(progress: Callable[[str], None]):
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "loss" in logs:
+                progress(f"  epoch {logs.get('epoch', 0):.2f}  step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}")
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            metrics = metrics or {}
+            acc = next((v for k, v in metrics.items() if k.endswith("accuracy@1")), None)
+            mrr = next((v for k, v in metrics.items() if k.endswith("mrr@10")), None)
+            if acc is not None:
+                progress(f"  dev after epoch {state.epoch:.0f}: Acc@1 {acc:.4f}  MRR@10 {mrr:.4f}")
+
+    return Progress()
+
+
+def _dev_evaluator(train_groups: list[Group], dev: list[tuple[str, str]]):
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    corpus, members = {}, {}
+    for group in train_groups:
+        for text in group.texts:
+            cid = f"d{len(corpus)}"
+            corpus[cid] = text
+            members.setdefault(group.key, set()).add(cid)
+    queries = {f"q{i}": text for i, (text, _) in enumerate(dev)}
+    relevant = {f"q{i}": members.get(key, set()) for i, (_, key) in enumerate(dev)}
+    return InformationRetrievalEvaluator(
+        queries, corpus, relevant, name="dev", accuracy_at_k=[1, 5], precision_recall_at_k=[5], map_at_k=[10],
+        mrr_at_k=[10], ndcg_at_k=[10], write_csv=False, batch_size=256,
+    )
+
+
+def train_encoder(
+    tasks: TaskCollection,
+    base: Any = None,
+    out: str | Path = "encoder",
+    config: AlignConfig | None = None,
+    command: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Align an encoder on ``tasks``' instructions; save it in sentence-transformers format at ``out``.
+
+    ``base`` is a model, a local model directory, or None (a static encoder built from scratch on the
+    training instructions). The dev split (held-out instructions) picks the best epoch. Returns ``out``.
+    """
+    config = config or AlignConfig()
+    config.validate()
+    say = progress or log.info
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    started = time.time()
+    groups = positive_groups(tasks)
+    require_pairs(groups)
+    split = split_dev(groups, config.dev_fraction, seed=config.seed)
+    require_pairs(split.groups)
+    model, base_info = _base_model(base, split.train_texts, config)
+    say(f"base: {base_info['name']}; {len(split.groups)} groups, {len(split.train_texts)} training instructions, {len(split.dev_queries)} dev queries")
+
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer import losses
+
+    torch.manual_seed(config.seed)
+    pair_stats: dict[str, int]
+    if config.recipe == "mnrl":
+        columns = mnrl_pairs(split.groups, config.pairs_per_instruction, config.seed)
+        group_of = columns.pop("group")
+        dataset = Dataset.from_dict(columns)
+        loss = losses.MultipleNegativesRankingLoss(model)
+        from instr_select.encoder.sampler import NoDuplicateGroupsBatchSampler
+
+        sampler: Any = functools.partial(NoDuplicateGroupsBatchSampler, groups=group_of)
+        pair_stats = {"pairs": len(dataset)}
+    else:
+        embed = lambda texts: model.encode(texts, batch_size=256, normalize_embeddings=True)  # noqa: E731
+        columns, pair_stats = insta_pairs(
+            split.groups, embed, config.insta_subsample, config.insta_negative_below, seed=config.seed
+        )
+        dataset = Dataset.from_dict(columns)
+        loss = losses.CosineSimilarityLoss(model)
+        sampler = "batch_sampler"
+    say(f"recipe {config.recipe}: {pair_stats}")
+    evaluator = _dev_evaluator(split.groups, split.dev_queries) if split.dev_queries else None
+    base_dev = evaluator(model) if evaluator else {}
+    if base_dev:
+        say(f"  dev before training: Acc@1 {base_dev['dev_cosine_accuracy@1']:.4f}  MRR@10 {base_dev['dev_cosine_mrr@10']:.4f}")
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        epochs = config.resolved_epochs()
+        steps_per_epoch = max(1, -(-len(dataset) // config.batch_size))
+        args = SentenceTransformerTrainingArguments(
+            output_dir=str(work / "checkpoints"),
+            num_train_epochs=epochs,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate or _default_lr(base_info),
+            warmup_steps=int(config.warmup_ratio * epochs * steps_per_epoch),
+            seed=config.seed,
+            data_seed=config.seed,
+            batch_sampler=sampler,
+            eval_strategy="epoch" if evaluator else "no",
+            save_strategy="epoch" if evaluator else "no",
+            load_best_model_at_end=evaluator is not None,
+            metric_for_best_model="eval_dev_cosine_mrr@10" if evaluator else None,
+            greater_is_better=True,
+            save_total_limit=2,
+            logging_steps=max(1, steps_per_epoch // 4),
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=True,
+            dataloader_num_workers=0,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+            callbacks=[_progress_callback(say)],
+        )
+        result = trainer.train()
+        history = [
+            {k: v for k, v in entry.items() if k in ("epoch", "loss", "eval_dev_cosine_accuracy@1", "eval_dev_cosine_mrr@10")}
+            for entry in trainer.state.log_history
+        ]
+        best_dev = evaluator(model) if evaluator else {}
+        staged = work / "model"
+        model.save(str(staged))
+        info = {
+            "format": 1,
+            "kind": "instr-select aligned encoder",
+            "recipe": config.recipe,
+            "config": asdict(config) | {"epochs": epochs},
+            "base": base_info,
+            "sources": sorted({t.meta_dataset for t in tasks}),
+            "tasks": len(tasks),
+            "groups": len(split.groups),
+            "training_instructions": len(split.train_texts),
+            "dev_queries": len(split.dev_queries),
+            "pairs": pair_stats,
+            "dev_before": {k: round(float(v), 4) for k, v in base_dev.items()},
+            "dev_best": {k: round(float(v), 4) for k, v in best_dev.items()},
+            "best_checkpoint": trainer.state.best_model_checkpoint and Path(trainer.state.best_model_checkpoint).name,
+            "history": history,
+            "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
+            "seconds": round(time.time() - started, 1),
+            "versions": _versions(),
+            "command": command or " ".join(sys.argv),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (staged / "training_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        replace_dir(staged, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if best_dev:
+        say(f"saved {out} (best dev Acc@1 {best_dev['dev_cosine_accuracy@1']:.4f}, {info['seconds']} s)")
+    return out
+
+
+def _base_model(base: Any, texts: list[str], config: AlignConfig):
+    from instr_select.encoder.build import build_static_encoder, build_transformer_encoder
+
+    if base is None:
+        if config.architecture == "transformer":
+            model = build_transformer_encoder(texts, vocab_size=config.vocab_size, dim=min(config.dim, 256), seed=config.seed)
+        else:
+            model = build_static_encoder(texts, vocab_size=config.vocab_size, dim=config.dim, seed=config.seed)
+        info = getattr(model, "_instr_select_init", {})
+        return model, {"name": f"scratch-{info.get('architecture', config.architecture)}", **info}
+    if isinstance(base, (str, Path)):
+        return load_encoder(base), describe_base(base)
+    return base, {"name": "in-memory model", **getattr(base, "_instr_select_init", {})}
+
+
+def _default_lr(base_info: dict[str, Any]) -> float:
+    return 0.02 if base_info.get("architecture") == "static" or base_info.get("static") else 1e-4
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("instr-select", "sentence-transformers", "transformers", "torch", "tokenizers", "datasets"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "unknown"
+    return out

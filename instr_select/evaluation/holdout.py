@@ -1,0 +1,74 @@
+"""Leave-out splits for retrieval evaluation: held-out P3 templates and NIV2 category queries."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field, replace
+
+from instr_select.tasks import Task, TaskCollection
+
+
+@dataclass(frozen=True)
+class Query:
+    """One evaluation query: an instruction, the task it came from, and the relevant task keys."""
+
+    query_id: str
+    text: str
+    task_key: str
+    relevant: dict[str, int] = field(default_factory=dict)
+    exclude_keys: tuple[str, ...] = ()
+
+
+def _rng(seed: int, key: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+    return random.Random(int(digest[:16], 16))
+
+
+def hold_out_templates(tasks: TaskCollection, min_templates: int = 4, seed: int = 0) -> tuple[TaskCollection, list[Query]]:
+    """Hold out one instruction of every task with ``min_templates`` or more (deterministic by seed).
+
+    Returns the remaining tasks (held-out instructions removed; every other task unchanged) and
+    one query per held-out instruction whose relevant task is its own.
+    """
+    kept: list[Task] = []
+    queries: list[Query] = []
+    for task in tasks:
+        if len(task.instructions) < min_templates:
+            kept.append(task)
+            continue
+        index = _rng(seed, task.key).randrange(len(task.instructions))
+        rest = [text for i, text in enumerate(task.instructions) if i != index]
+        kept.append(replace(task, instructions=rest, metadata={**task.metadata, "held_out_index": index}))
+        queries.append(
+            Query(query_id=f"q{len(queries)}", text=task.instructions[index], task_key=task.key, relevant={task.key: 1})
+        )
+    return TaskCollection(kept), queries
+
+
+def category_queries(tasks: TaskCollection, max_queries: int | None = None, seed: int = 0) -> list[Query]:
+    """One query per task that has categories: its first instruction; relevant = other tasks sharing a category.
+
+    The query task itself is excluded from the ranking. ``max_queries`` subsamples (seeded).
+    """
+    by_category: dict[str, set[str]] = {}
+    for task in tasks:
+        for category in task.categories:
+            by_category.setdefault(category, set()).add(task.key)
+    queries: list[Query] = []
+    for task in tasks:
+        relevant = {key for c in task.categories for key in by_category[c]} - {task.key}
+        if not relevant:
+            continue
+        queries.append(
+            Query(
+                query_id=f"c{len(queries)}",
+                text=task.instructions[0],
+                task_key=task.key,
+                relevant=dict.fromkeys(sorted(relevant), 1),
+                exclude_keys=(task.key,),
+            )
+        )
+    if max_queries is not None and len(queries) > max_queries:
+        queries = sorted(_rng(seed, "category-queries").sample(queries, max_queries), key=lambda q: int(q.query_id[1:]))
+    return queries

@@ -1,0 +1,213 @@
+"""Build an index directory, or append meta-datasets to one, atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instr_select.errors import ConfigError, DataError
+from instr_select.index import faiss_store
+from instr_select.index.encoders import EncoderHandle, normalize_rows, resolve_encoder
+from instr_select.index.manifest import Manifest, command_line, files_hash, now
+from instr_select.index.store import (
+    BM25_DIR,
+    ENCODER_DIR,
+    FAISS_FILE,
+    INSTRUCTIONS_FILE,
+    STATIC_DIR,
+    TASKS_FILE,
+    VECTORS_FILE,
+    InstructionIndex,
+    TaskRecord,
+    query_files,
+    task_records,
+)
+
+log = logging.getLogger(__name__)
+EMBED_BATCH = 4096
+
+
+def _embed(handle: EncoderHandle, texts: list[str]) -> np.ndarray:
+    parts = [handle.encode(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
+    vectors = np.concatenate(parts) if parts else np.zeros((0, handle.dim), dtype=np.float32)
+    return normalize_rows(vectors)
+
+
+def _counts(tasks: list[TaskRecord]) -> dict[str, Any]:
+    return {
+        "instructions": sum(t.count for t in tasks),
+        "tasks": len(tasks),
+        "meta_datasets": dict(Counter(t.meta_dataset for t in tasks)),
+    }
+
+
+def embed_collection(tasks, encoder: Any, factory: str | None = None, handle: EncoderHandle | None = None):
+    """Embed a TaskCollection into an in-memory :class:`InstructionIndex`."""
+    records, texts = task_records(tasks)
+    if not texts:
+        raise ConfigError("no instructions to index (the sources hold no tasks)")
+    handle = handle or resolve_encoder(encoder)
+    vectors = _embed(handle, texts)
+    chosen = faiss_store.normalize_factory(factory) if factory else faiss_store.choose_factory(len(texts))
+    index = faiss_store.new_index(vectors, chosen)
+    faiss_store.set_search_params(index)
+    manifest = Manifest(
+        dim=handle.dim,
+        factory=chosen,
+        encoder={
+            "identity": handle.identity,
+            "hash": handle.hash,
+            "kind": "static" if handle.static is not None else "sentence-transformers",
+            "normalize": bool(handle.static.normalize) if handle.static is not None else None,
+            "query_path": handle.query_path,
+            "files_hash": "",
+        },
+        counts=_counts(records),
+        search_params=dict(faiss_store.SEARCH_PARAMS),
+    )
+    query_encoder = handle.static if handle.static is not None else handle
+    built = InstructionIndex(manifest, records, texts, vectors, index, query_encoder)
+    built.handle = handle  # kept for writing the encoder into the directory
+    return built
+
+
+@contextmanager
+def atomic_directory(out: Path) -> Iterator[Path]:
+    """Yield a temporary sibling directory; on success it replaces ``out``, on failure it is removed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; an index is an ordinary directory
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        os.replace(out, old / out.name)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_tables(directory: Path, index: InstructionIndex, mode: str = "w") -> None:
+    with (directory / TASKS_FILE).open(mode, encoding="utf-8") as handle:
+        for task in index.tasks:
+            handle.write(json.dumps(task.to_dict(), ensure_ascii=False) + "\n")
+    with (directory / INSTRUCTIONS_FILE).open(mode, encoding="utf-8") as handle:
+        for task in index.tasks:
+            for offset in range(task.count):
+                row = {"id": task.start + offset, "task": task.key, "meta_dataset": task.meta_dataset}
+                row["text"] = index.texts[task.start + offset]
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _write_search_files(directory: Path, index: InstructionIndex) -> None:
+    import faiss
+
+    from instr_select.retrieval.bm25 import BM25Scorer
+
+    np.save(directory / VECTORS_FILE, np.ascontiguousarray(index.vectors, dtype=np.float32))
+    faiss.write_index(index.faiss_index, str(directory / FAISS_FILE))
+    BM25Scorer.build(index.texts).save(directory / BM25_DIR)
+
+
+def build_index(
+    tasks,
+    encoder: str | Path | Any,
+    out: str | Path,
+    factory: str | None = None,
+    command: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Embed every instruction of ``tasks`` and write an index directory at ``out`` (atomically)."""
+    out = Path(out)
+    if out.exists() and not (out / "manifest.json").is_file():
+        raise DataError(out, "exists and is not an index", "choose another --out or remove it")
+    started = time.perf_counter()
+    index = embed_collection(tasks, encoder, factory=factory)
+    handle: EncoderHandle = index.handle
+    with atomic_directory(out) as tmp:
+        _write_search_files(tmp, index)
+        _write_tables(tmp, index)
+        handle.save_model(tmp / ENCODER_DIR)
+        if handle.static is not None:
+            handle.static.save(tmp / STATIC_DIR)
+        manifest = index.manifest
+        if handle.hash in ("in-memory", "unhashed"):
+            from instr_select.index.manifest import dir_hash
+
+            manifest.encoder["hash"] = dir_hash(tmp / ENCODER_DIR)
+        manifest.encoder["files_hash"] = files_hash(query_files(tmp, handle.query_path), tmp)
+        manifest.command = command or command_line()
+        manifest.bm25 = _bm25_params()
+        manifest.extra = dict(extra or {})
+        manifest.extra["build_seconds"] = round(time.perf_counter() - started, 3)
+        manifest.history = [{"action": "build", "created": manifest.created, "counts": dict(manifest.counts)}]
+        manifest.write(tmp)
+    log.info("indexed %d instructions of %d tasks into %s", len(index), len(index.tasks), out)
+    return out
+
+
+def add_to_index(index_dir: str | Path, tasks, command: str | None = None) -> Path:
+    """Append tasks (a new meta-dataset) to an index; existing vectors are kept as they are."""
+    index_dir = Path(index_dir)
+    index = InstructionIndex.load(index_dir)
+    clashes = [t.key for t in tasks if t.key in index._by_key]
+    if clashes:
+        raise DataError(index_dir, f"task {clashes[0]!r} is already in the index", "add only new meta-datasets")
+    first = len(index)
+    records, texts = task_records(tasks, first_id=first)
+    if not texts:
+        raise ConfigError("no instructions to add (the sources hold no tasks)")
+    new_vectors = _embed(_AsHandle(index.encoder, index.dim), texts)
+    with atomic_directory(index_dir) as tmp:
+        for name in (ENCODER_DIR, STATIC_DIR):
+            if (index_dir / name).is_dir():
+                shutil.copytree(index_dir / name, tmp / name)
+        faiss_store.add(index.faiss_index, new_vectors, first)
+        merged = InstructionIndex(
+            index.manifest,
+            index.tasks + records,
+            index.texts + texts,
+            np.concatenate([np.asarray(index.vectors), new_vectors]),
+            index.faiss_index,
+            index.encoder,
+        )
+        _write_search_files(tmp, merged)
+        _write_tables(tmp, merged)
+        manifest = index.manifest
+        manifest.counts = _counts(merged.tasks)
+        manifest.history.append(
+            {"action": "add", "created": now(), "command": command or command_line(), "counts": _counts(records)}
+        )
+        manifest.write(tmp)
+    return index_dir
+
+
+def _bm25_params() -> dict[str, Any]:
+    from instr_select.retrieval.bm25 import BM25_PARAMS
+
+    return dict(BM25_PARAMS)
+
+
+class _AsHandle:
+    """Adapts a loaded query encoder to the EncoderHandle interface ``_embed`` uses."""
+
+    def __init__(self, encoder, dim: int) -> None:
+        self.encoder, self.dim = encoder, dim
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.encoder.encode(texts), dtype=np.float32)

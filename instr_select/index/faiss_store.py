@@ -1,0 +1,79 @@
+"""The FAISS part of an index: factory choice, building, adding, search parameters."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from instr_select.errors import ConfigError
+
+EXACT_LIMIT = 20_000  # below this many instructions, exact (flat) search
+HNSW_LIMIT = 1_000_000  # below this, HNSW; above, IVF
+SEARCH_PARAMS = {"efSearch": 128, "nprobe": 16}
+
+
+def choose_factory(n: int) -> str:
+    """Exact search for small collections, HNSW for large ones, IVF for very large ones."""
+    if n < EXACT_LIMIT:
+        return "IDMap2,Flat"
+    if n < HNSW_LIMIT:
+        return "IDMap2,HNSW32"
+    nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
+    return f"IDMap2,IVF{nlist},Flat"
+
+
+def normalize_factory(factory: str) -> str:
+    """Make sure the factory maps ids (``IDMap2,`` prefix added when missing)."""
+    factory = factory.strip()
+    if not factory:
+        raise ConfigError("--factory is empty (e.g. Flat, HNSW32, IVF256,Flat)")
+    return factory if factory.upper().startswith("IDMAP") else f"IDMap2,{factory}"
+
+
+def new_index(vectors: np.ndarray, factory: str):
+    """Build a FAISS inner-product index over ``vectors`` (ids 0..n-1)."""
+    import faiss
+
+    dim = int(vectors.shape[1])
+    try:
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown"
+        raise ConfigError(
+            f"FAISS factory {factory!r} is not valid ({first}); try Flat, HNSW32 or IVF256,Flat"
+        ) from None
+    if not index.is_trained:
+        nlist = _nlist(index)
+        if nlist and len(vectors) < nlist:
+            raise ConfigError(
+                f"FAISS factory {factory!r} needs at least {nlist} vectors to train, the collection has {len(vectors)}"
+                " (use Flat or a smaller IVF)"
+            )
+        index.train(vectors)
+    add(index, vectors, 0)
+    return index
+
+
+def add(index, vectors: np.ndarray, first_id: int) -> None:
+    ids = np.arange(first_id, first_id + len(vectors), dtype=np.int64)
+    if len(vectors):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+
+
+def set_search_params(index) -> None:
+    """Recall-friendly defaults for approximate indexes (no-op for flat ones)."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    if hasattr(inner, "hnsw"):
+        inner.hnsw.efSearch = SEARCH_PARAMS["efSearch"]
+    if hasattr(inner, "nprobe"):
+        inner.nprobe = SEARCH_PARAMS["nprobe"]
+
+
+def _nlist(index) -> int:
+    import faiss
+
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    return int(getattr(inner, "nlist", 0))

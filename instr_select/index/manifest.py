@@ -1,0 +1,117 @@
+"""The index manifest: format version, encoder identity and hash, dimension, counts, provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from instr_select.errors import DataError
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+REBUILD = "rebuild it with `instr-select build-index` or scripts/build_default_index.py"
+
+
+def files_hash(paths: list[Path], root: Path) -> str:
+    """sha256 over (relative path, content) of files, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def dir_hash(directory: str | Path) -> str:
+    """Content hash of a directory (every file, README.md excluded since it holds no weights)."""
+    directory = Path(directory)
+    files = [p for p in directory.rglob("*") if p.is_file() and p.name != "README.md"]
+    return files_hash(files, directory)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("instr-select", "numpy", "faiss-cpu", "tokenizers", "bm25s", "sentence-transformers", "torch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def command_line() -> str:
+    return " ".join(
+        ["instr-select" if i == 0 and arg.endswith("instr-select") else arg for i, arg in enumerate(sys.argv)]
+    )
+
+
+@dataclass
+class Manifest:
+    """What ``manifest.json`` holds. ``encoder`` keys: identity, hash, kind, normalize, query_path, files_hash."""
+
+    dim: int
+    factory: str
+    encoder: dict[str, Any]
+    counts: dict[str, Any]
+    metric: str = "inner_product"
+    normalized: bool = True
+    search_params: dict[str, int] = field(default_factory=dict)
+    bm25: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=library_versions)
+    created: str = field(default_factory=now)
+    command: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    kind: str = "instr-select-index"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def write(self, directory: Path) -> None:
+        (directory / MANIFEST_FILE).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), "utf-8")
+
+    @classmethod
+    def read(cls, directory: str | Path) -> Manifest:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise DataError(directory, "index directory does not exist", REBUILD)
+        path = directory / MANIFEST_FILE
+        if not path.is_file():
+            raise DataError(directory, "is not an index (no manifest.json)", REBUILD)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"is not valid JSON ({exc.__class__.__name__})", REBUILD) from None
+        if not isinstance(data, dict) or data.get("kind") != "instr-select-index":
+            raise DataError(path, "is not an instr-select index manifest", REBUILD)
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise DataError(
+                path, f"index format version {version!r}, but this instr-select reads version {FORMAT_VERSION}", REBUILD
+            )
+        try:
+            manifest = cls(**data)
+        except TypeError as exc:
+            raise DataError(path, f"manifest fields do not match format {FORMAT_VERSION} ({exc})", REBUILD) from None
+        if not isinstance(manifest.dim, int) or manifest.dim <= 0:
+            raise DataError(path, f"dimension {manifest.dim!r} is not a positive integer", REBUILD)
+        for key in ("hash", "query_path", "files_hash"):
+            if key not in manifest.encoder:
+                raise DataError(path, f"encoder entry lacks {key!r}", REBUILD)
+        return manifest

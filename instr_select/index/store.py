@@ -1,0 +1,286 @@
+"""An instruction index in memory: vectors, FAISS, instruction and task tables, the query encoder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instr_select.errors import DataError
+from instr_select.index.manifest import REBUILD, Manifest, files_hash
+
+FAISS_FILE = "faiss.index"
+VECTORS_FILE = "vectors.npy"
+INSTRUCTIONS_FILE = "instructions.jsonl"
+TASKS_FILE = "tasks.jsonl"
+ENCODER_DIR = "encoder"
+STATIC_DIR = "static"
+BM25_DIR = "bm25"
+SMALL_BATCH = 16  # queries searched on one thread
+
+
+@dataclass
+class TaskRecord:
+    """A task of the index; its instructions are the ids ``start .. start + count - 1``."""
+
+    key: str
+    task_id: str
+    meta_dataset: str
+    categories: list[str] = field(default_factory=list)
+    source: str = ""
+    source_key: str = ""
+    start: int = 0
+    count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def task_records(tasks, first_id: int = 0, first_index: int = 0) -> tuple[list[TaskRecord], list[str]]:
+    """Task records and the flat instruction list of a TaskCollection (ids contiguous per task)."""
+    records, texts = [], []
+    next_id = first_id
+    for task in tasks:
+        records.append(
+            TaskRecord(
+                task.key,
+                task.task_id,
+                task.meta_dataset,
+                list(task.categories),
+                task.source,
+                task.source_key,
+                next_id,
+                len(task.instructions),
+            )
+        )
+        texts.extend(task.instructions)
+        next_id += len(task.instructions)
+    return records, texts
+
+
+def query_files(directory: Path, query_path: str) -> list[Path]:
+    root = directory / (STATIC_DIR if query_path == "numpy" else ENCODER_DIR)
+    return [p for p in root.rglob("*") if p.is_file() and p.name != "README.md"]
+
+
+class InstructionIndex:
+    """Everything a query needs. Build with :func:`build_index`, open with :meth:`load`."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        tasks: list[TaskRecord],
+        texts: list[str],
+        vectors: np.ndarray,
+        faiss_index,
+        encoder,
+        directory: Path | None = None,
+        bm25=None,
+    ) -> None:
+        self.manifest = manifest
+        self.tasks = tasks
+        self.texts = texts
+        self.vectors = vectors
+        self.faiss_index = faiss_index
+        self.encoder = encoder  # has .encode(texts) -> float32 rows
+        self.directory = directory
+        self._bm25 = bm25
+        self._by_text: dict[str, int] | None = None
+        self._by_key = {t.key: i for i, t in enumerate(tasks)}
+        self.instr_task = np.repeat(np.arange(len(tasks), dtype=np.int32), [t.count for t in tasks])
+        self.task_meta = np.array([t.meta_dataset for t in tasks], dtype=object)
+
+    # --- sizes and lookups -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def dim(self) -> int:
+        return self.manifest.dim
+
+    @property
+    def meta_datasets(self) -> list[str]:
+        return sorted(set(self.task_meta.tolist()))
+
+    def find_task(self, ref: str) -> TaskRecord | None:
+        """``meta_dataset:task_id``, or a bare task id when it is unambiguous."""
+        if ref in self._by_key:
+            return self.tasks[self._by_key[ref]]
+        matches = [t for t in self.tasks if t.task_id == ref]
+        return matches[0] if len(matches) == 1 else None
+
+    def find_instruction(self, text: str) -> int | None:
+        """Id of an instruction equal to ``text`` (whitespace-trimmed), if any."""
+        if self._by_text is None:
+            self._by_text = {}
+            for i, instruction in enumerate(self.texts):
+                self._by_text.setdefault(instruction, i)
+        return self._by_text.get(text.strip())
+
+    # --- scoring -------------------------------------------------------------------------------
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.asarray(self.encoder.encode(list(texts)), dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise DataError(
+                self.directory, f"encoder gives {vectors.shape[-1]}-d vectors, the index holds {self.dim}-d", REBUILD
+            )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def dense_hits(self, queries: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``m`` instructions per query: (scores, ids), best first; ids -1 pad."""
+        import faiss
+
+        m = max(1, min(m, len(self)))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if len(queries) > SMALL_BATCH:
+            return self.faiss_index.search(queries, m)
+        # OpenMP start-up dominates a single query (about 4x slower on 2 busy cores): run it on one thread
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            return self.faiss_index.search(queries, m)
+        finally:
+            faiss.omp_set_num_threads(threads)
+
+    def instruction_scores(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Exact inner products of one query with the given instructions."""
+        return self.vectors[ids] @ query
+
+    @property
+    def bm25(self):
+        from instr_select.retrieval.bm25 import BM25Scorer
+
+        if self._bm25 is None:
+            if self.directory is not None:
+                self._bm25 = BM25Scorer.load(self.directory / BM25_DIR)
+            else:
+                self._bm25 = BM25Scorer.build(self.texts)
+            if self._bm25.num_docs != len(self):
+                raise DataError(self.directory, "BM25 index and instructions disagree in size", REBUILD)
+        return self._bm25
+
+    # --- constructors --------------------------------------------------------------------------
+    @classmethod
+    def from_tasks(cls, tasks, encoder, factory: str | None = None) -> InstructionIndex:
+        """An in-memory index (nothing written), e.g. for evaluation and comparisons."""
+        from instr_select.index.build import embed_collection
+
+        return embed_collection(tasks, encoder, factory=factory)
+
+    @classmethod
+    def load(cls, index_dir: str | Path, encoder: str | Path | None = None, verify: bool = True) -> InstructionIndex:
+        """Open an index directory; refuses a wrong format version, dimension or encoder.
+
+        ``encoder``: when given, it must be the encoder the index was built with (same content hash).
+        """
+        directory = Path(index_dir)
+        manifest = Manifest.read(directory)
+        if encoder is not None:
+            _check_encoder(directory, manifest, encoder)
+        tasks = [TaskRecord(**row) for row in _read_jsonl(directory / TASKS_FILE)]
+        texts = [row["text"] for row in _read_jsonl(directory / INSTRUCTIONS_FILE)]
+        vectors = _load_vectors(directory / VECTORS_FILE)
+        count = sum(t.count for t in tasks)
+        if count != len(texts) or len(vectors) != len(texts) or manifest.counts.get("instructions") != len(texts):
+            raise DataError(directory, "instructions, tasks, vectors and manifest counts disagree", REBUILD)
+        if vectors.shape[1] != manifest.dim:
+            raise DataError(
+                directory / VECTORS_FILE, f"holds {vectors.shape[1]}-d vectors, manifest says {manifest.dim}", REBUILD
+            )
+        faiss_index = _load_faiss(directory / FAISS_FILE, manifest.dim, len(texts))
+        query_path = manifest.encoder["query_path"]
+        if verify:
+            found = files_hash(query_files(directory, query_path), directory)
+            if found != manifest.encoder["files_hash"]:
+                raise DataError(
+                    directory, "encoder files do not match the manifest's encoder hash (changed or damaged)", REBUILD
+                )
+        query_encoder = _load_query_encoder(directory, manifest)
+        return cls(manifest, tasks, texts, vectors, faiss_index, query_encoder, directory)
+
+
+def _check_encoder(directory: Path, manifest: Manifest, encoder: str | Path) -> None:
+    from instr_select.index.manifest import dir_hash
+
+    path = Path(encoder)
+    if not path.is_dir():
+        raise DataError(path, "encoder directory does not exist", "pass the encoder the index was built with")
+    found = dir_hash(path)
+    if found != manifest.encoder["hash"]:
+        raise DataError(
+            directory,
+            f"index was built with encoder {manifest.encoder.get('identity')} (hash {manifest.encoder['hash'][:12]}),"
+            f" not {path} (hash {found[:12]})",
+            "query with the index's own encoder or rebuild the index with this one",
+        )
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise DataError(path, "is missing", REBUILD)
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise DataError(path, "is not UTF-8 text", REBUILD) from None
+    try:  # one decode call for the whole file: several times faster than one per line
+        return json.loads("[" + ",".join(lines) + "]")
+    except json.JSONDecodeError:
+        pass
+    for number, line in enumerate(lines, 1):
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            raise DataError(path, "is not valid JSON lines", REBUILD, line=number) from None
+    raise DataError(path, "is not valid JSON lines", REBUILD)
+
+
+def _load_vectors(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(path, "is missing", REBUILD)
+    try:
+        vectors = np.load(path, mmap_mode="r")
+    except Exception as exc:
+        raise DataError(path, f"is unreadable ({exc.__class__.__name__})", REBUILD) from None
+    if vectors.ndim != 2 or vectors.dtype != np.float32:
+        raise DataError(path, "is not a 2-d float32 matrix", REBUILD)
+    return vectors
+
+
+def _load_faiss(path: Path, dim: int, count: int):
+    import faiss
+
+    from instr_select.index.faiss_store import set_search_params
+
+    if not path.is_file():
+        raise DataError(path, "is missing", REBUILD)
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError:
+        raise DataError(path, "is not a readable FAISS index", REBUILD) from None
+    if index.d != dim:
+        raise DataError(path, f"FAISS index is {index.d}-d, manifest says {dim}-d", REBUILD)
+    if index.ntotal != count:
+        raise DataError(path, f"FAISS index holds {index.ntotal} vectors, expected {count}", REBUILD)
+    set_search_params(index)
+    return index
+
+
+def _load_query_encoder(directory: Path, manifest: Manifest):
+    if manifest.encoder["query_path"] == "numpy":
+        from instr_select.index.static import NumpyStaticEncoder
+
+        encoder = NumpyStaticEncoder.load(directory / STATIC_DIR, normalize=bool(manifest.encoder.get("normalize")))
+        got = encoder.dim
+    else:
+        from instr_select.index.encoders import load_sentence_transformer, resolve_encoder
+
+        encoder = resolve_encoder(load_sentence_transformer(directory / ENCODER_DIR))
+        got = encoder.dim
+    if got != manifest.dim:
+        raise DataError(directory, f"encoder gives {got}-d vectors, the index holds {manifest.dim}-d", REBUILD)
+    return encoder

@@ -1,0 +1,87 @@
+"""``query()``: the Python API mirroring ``instr-select query``, for use as a preprocessing step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from instr_select.errors import ConfigError, DataError
+from instr_select.paths import REPO_ROOT
+from instr_select.selection import Selection
+
+DEFAULT_INDEX = REPO_ROOT / "indexes" / "default"
+_CACHE: dict[tuple[str, float], object] = {}
+
+
+def open_index(index: str | Path | None = None):
+    """Load an index once per process (cached by path and manifest time)."""
+    from instr_select.index import InstructionIndex
+
+    path = Path(index) if index is not None else DEFAULT_INDEX
+    manifest = path / "manifest.json"
+    if path == DEFAULT_INDEX and not manifest.is_file():
+        raise DataError(
+            path, "the default index is not built", "run `python scripts/build_default_index.py` or pass --index DIR"
+        )
+    key = (str(path.resolve()), manifest.stat().st_mtime if manifest.is_file() else 0.0)
+    if key not in _CACHE:
+        _CACHE[key] = InstructionIndex.load(path)
+    return _CACHE[key]
+
+
+def exclusion_for(index, target: str | None, data_dir: str | Path | None = None) -> tuple[set[str], set[str]]:
+    """(source keys, task keys) to leave out for ``--exclude-source TARGET``."""
+    if not target:
+        return set(), set()
+    record = index.find_task(target)
+    if record is not None:
+        return {record.source_key}, {record.key}
+    meta, sep, task_id = target.partition(":")
+    if not sep:
+        raise ConfigError(
+            f"--exclude-source {target!r} is not a task of the index; name it as META_DATASET:TASK_ID to look it up in the data"
+        )
+    from instr_select.loaders import load_source
+
+    task = load_source(meta, data_dir=data_dir).find(target)
+    if task is None:
+        raise ConfigError(f"--exclude-source {target!r}: no such task in meta-dataset {meta!r}")
+    return {task.source_key}, {task.key}
+
+
+def query(
+    instruction: str,
+    index: str | Path | None = None,
+    k: int = 10,
+    method: str = "dense",
+    aggregate: str = "max",
+    meta_datasets: Sequence[str] | None = None,
+    exclude_source_of: str | None = None,
+    data_dir: str | Path | None = None,
+) -> Selection:
+    """Rank the tasks of ``index`` (default ``indexes/default``) for a target instruction."""
+    from instr_select.retrieval.retriever import Retriever
+
+    loaded = open_index(index)
+    sources, keys = exclusion_for(loaded, exclude_source_of, data_dir)
+    retriever = Retriever(loaded, method=method, aggregate=aggregate)
+    tasks = retriever.search(instruction, k, meta_datasets, exclude_sources=sources, exclude_keys=keys)
+    return make_selection(loaded, instruction, tasks, method, aggregate, k, meta_datasets, exclude_source_of)
+
+
+def make_selection(index, instruction, tasks, method, aggregate, k, meta_datasets, target) -> Selection:
+    return Selection(
+        selector=f"retrieval-{method}",
+        tasks=tasks,
+        query=instruction.strip(),
+        target=target,
+        params={
+            "index": str(index.directory) if index.directory is not None else None,
+            "encoder_hash": index.manifest.encoder.get("hash"),
+            "k": k,
+            "method": method,
+            "aggregate": aggregate,
+            "meta_datasets": list(meta_datasets or []),
+            "exclude_source_of": target,
+        },
+    )

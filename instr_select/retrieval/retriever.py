@@ -1,0 +1,179 @@
+"""Rank the tasks of an index for an instruction: dense (FAISS), BM25, or their reciprocal-rank fusion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+
+import numpy as np
+
+from instr_select.errors import ConfigError
+from instr_select.retrieval.aggregate import AGGREGATES, RankedTask, rank_tasks
+from instr_select.selection import SelectedTask
+
+METHODS = ("dense", "bm25", "hybrid")
+MAX_INSTRUCTION_CHARS = 100_000
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al. 2009)
+HYBRID_DEPTH = 100  # tasks taken from each ranking before fusion
+
+
+def check_instruction(text: object, where: str = "instruction") -> str:
+    """The instruction, stripped; a ConfigError for empty, non-text or over-long input."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{where} must be text, got {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped:
+        raise ConfigError(f"{where} is empty (give the target task's instruction)")
+    if len(stripped) > MAX_INSTRUCTION_CHARS:
+        raise ConfigError(
+            f"{where} has {len(stripped):,} characters, above the limit of {MAX_INSTRUCTION_CHARS:,} (shorten it)"
+        )
+    return stripped
+
+
+def check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
+    return int(k)
+
+
+class Retriever:
+    """Task retrieval over an :class:`~instr_select.index.InstructionIndex`.
+
+    ``method``: dense | bm25 | hybrid; ``aggregate``: max | mean | vote (see ``aggregate.py``).
+    """
+
+    def __init__(self, index, method: str = "dense", aggregate: str = "max") -> None:
+        if method not in METHODS:
+            raise ConfigError(f"unknown retriever {method!r} (choose one of: {', '.join(METHODS)})")
+        if aggregate not in AGGREGATES:
+            raise ConfigError(f"unknown aggregate {aggregate!r} (choose one of: {', '.join(AGGREGATES)})")
+        self.index, self.method, self.aggregate = index, method, aggregate
+        self._starts = np.array([t.start for t in index.tasks], dtype=np.int64)
+        self._counts = np.array([t.count for t in index.tasks], dtype=np.int64)
+
+    # --- public API ----------------------------------------------------------------------------
+    def search(
+        self,
+        instruction: str,
+        k: int = 10,
+        meta_datasets: Sequence[str] | None = None,
+        exclude_sources: Collection[str] = (),
+        exclude_keys: Collection[str] = (),
+        guard: bool = True,
+    ) -> list[SelectedTask]:
+        return self.search_many([instruction], k, meta_datasets, exclude_sources, exclude_keys, guard)[0]
+
+    def search_many(
+        self,
+        instructions: Sequence[str],
+        k: int = 10,
+        meta_datasets: Sequence[str] | None = None,
+        exclude_sources: Collection[str] = (),
+        exclude_keys: Collection[str] = (),
+        guard: bool = True,
+    ) -> list[list[SelectedTask]]:
+        """Rank tasks for each instruction. ``guard``: when an instruction is itself an instruction of
+        the index, that task and every task sharing its source are left out."""
+        k = check_k(k)
+        texts = [
+            check_instruction(text, f"instruction {i + 1}" if len(instructions) > 1 else "instruction")
+            for i, text in enumerate(instructions)
+        ]
+        base = self.allowed_mask(meta_datasets, exclude_sources, exclude_keys)
+        vectors = self.index.encode_queries(texts) if self.method in ("dense", "hybrid") and texts else None
+        results = []
+        for row, text in enumerate(texts):
+            allowed = self._guarded(base, text) if guard else base
+            query = vectors[row] if vectors is not None else None
+            if self.method == "dense":
+                ranked = self._dense(query, allowed, k, self.aggregate)
+            elif self.method == "bm25":
+                ranked = self._bm25(text, allowed, k, self.aggregate)
+            else:
+                ranked = self._hybrid(text, query, allowed, k)
+            results.append(self._selected(ranked))
+        return results
+
+    def allowed_mask(
+        self, meta_datasets: Sequence[str] | None, exclude_sources: Collection[str], exclude_keys: Collection[str]
+    ) -> np.ndarray:
+        index = self.index
+        allowed = np.ones(len(index.tasks), dtype=bool)
+        if meta_datasets:
+            unknown = sorted(set(meta_datasets) - set(index.meta_datasets))
+            if unknown:
+                raise ConfigError(
+                    f"meta-dataset {unknown[0]!r} is not in the index (it holds: {', '.join(index.meta_datasets)})"
+                )
+            allowed &= np.isin(index.task_meta, list(meta_datasets))
+        sources, keys = set(exclude_sources), set(exclude_keys)
+        if sources or keys:
+            allowed &= np.array([t.source_key not in sources and t.key not in keys for t in index.tasks], dtype=bool)
+        return allowed
+
+    # --- internals ---------------------------------------------------------------------------
+    def _guarded(self, allowed: np.ndarray, text: str) -> np.ndarray:
+        hit = self.index.find_instruction(text)
+        if hit is None:
+            return allowed
+        target = self.index.tasks[int(self.index.instr_task[hit])]
+        return allowed & self.allowed_mask(None, {target.source_key}, {target.key})
+
+    def _mean_of(self, scores_of: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        def mean_of(tasks: np.ndarray) -> np.ndarray:
+            out = np.empty(len(tasks), dtype=np.float32)
+            for i, task in enumerate(tasks.tolist()):
+                start = self._starts[task]
+                out[i] = float(np.mean(scores_of(np.arange(start, start + self._counts[task]))))
+            return out
+
+        return mean_of
+
+    def _dense(self, query: np.ndarray, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
+        index = self.index
+        total = len(index)
+        mean_of = self._mean_of(lambda ids: index.instruction_scores(query, ids))
+        m = min(total, max(64, 4 * k))
+        while True:
+            scores, ids = index.dense_hits(query[None, :], m)
+            ranked, done = rank_tasks(ids[0], scores[0], index.instr_task, allowed, k, aggregate, mean_of, m >= total)
+            if done or m >= total:
+                return ranked
+            m = min(total, m * 4)
+
+    def _bm25(self, text: str, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
+        scores = self.index.bm25.scores(text)
+        order = np.argsort(-scores, kind="stable")
+        mean_of = self._mean_of(lambda ids: scores[ids])
+        ranked, _ = rank_tasks(order, scores[order], self.index.instr_task, allowed, k, aggregate, mean_of, True)
+        return ranked
+
+    def _hybrid(self, text: str, query: np.ndarray, allowed: np.ndarray, k: int) -> list[RankedTask]:
+        depth = max(k, HYBRID_DEPTH)
+        fused: dict[int, float] = {}
+        best: dict[int, int] = {}
+        for ranking in (
+            self._dense(query, allowed, depth, self.aggregate),
+            self._bm25(text, allowed, depth, self.aggregate),
+        ):
+            for rank, item in enumerate(ranking, 1):
+                fused[item.task] = fused.get(item.task, 0.0) + 1.0 / (RRF_K + rank)
+                best.setdefault(item.task, item.best_instruction)
+        order = sorted(fused, key=lambda t: -fused[t])[:k]
+        return [RankedTask(t, fused[t], best[t]) for t in order]
+
+    def _selected(self, ranked: list[RankedTask]) -> list[SelectedTask]:
+        out = []
+        for rank, item in enumerate(ranked, 1):
+            task = self.index.tasks[item.task]
+            out.append(
+                SelectedTask(
+                    rank=rank,
+                    task_id=task.task_id,
+                    meta_dataset=task.meta_dataset,
+                    score=round(float(item.score), 6),
+                    matched_instruction=self.index.texts[item.best_instruction],
+                    categories=list(task.categories),
+                )
+            )
+        return out

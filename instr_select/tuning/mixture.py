@@ -1,0 +1,335 @@
+"""Training mixtures: selected tasks rendered into prompt/completion records, seeded and traceable.
+
+Each meta-dataset renders its examples the way its papers train on them (see ``render_task``),
+always through ``format_prompt``. A mixture directory holds ``mixture.json`` (manifest with a
+format version) and ``records.jsonl`` (the canonical records that ``tune`` reads), plus the
+export formats of ``instr_select.tuning.export``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from instr_select.errors import ConfigError, DataError
+from instr_select.selection import SelectedTask, Selection
+from instr_select.tasks import Example, Task, TaskCollection
+from instr_select.tuning.modeling import format_prompt
+
+if TYPE_CHECKING:
+    import datasets
+
+MIXTURE_FORMAT = 1
+MANIFEST = "mixture.json"
+RECORDS = "records.jsonl"
+WEIGHTINGS = ("uniform", "score")
+COLUMNS = ("prompt", "completion", "instruction", "input", "output", "task_id", "meta_dataset")
+
+
+@dataclass
+class MixtureConfig:
+    """How tasks become records: budget per task, seed, weighting, NIV2 demonstrations."""
+
+    max_per_task: int = 100
+    seed: int = 0
+    weighting: str = "uniform"
+    positive_examples: int = 0
+    shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_per_task < 1:
+            raise ConfigError(f"--max-per-task must be at least 1, not {self.max_per_task}")
+        if self.weighting not in WEIGHTINGS:
+            raise ConfigError(f"unknown weighting {self.weighting!r} (choose one of: {', '.join(WEIGHTINGS)})")
+        if self.positive_examples < 0:
+            raise ConfigError(f"--positive-examples must be 0 or more, not {self.positive_examples}")
+
+
+@dataclass
+class Mixture:
+    """Records plus the manifest that says how they were made."""
+
+    records: list[dict[str, Any]]
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def to_dataset(self) -> datasets.Dataset:
+        import datasets
+
+        return datasets.Dataset.from_list(self.records)
+
+    @property
+    def hash(self) -> str:
+        return records_hash(self.records)
+
+
+def records_hash(records: Sequence[dict[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+# ---- rendering ----
+
+
+def _options_block(example: Example) -> str:
+    """Answer options appended to the input unless the input already lists them."""
+    if not example.options or all(opt in example.input for opt in example.options):
+        return ""
+    return "\nOptions:\n" + "\n".join(f"- {opt}" for opt in example.options)
+
+
+def task_instruction(task: Task, config: MixtureConfig | None = None) -> str:
+    """The instruction part of a task's prompts (NIV2: Definition + optional positive examples)."""
+    config = config or MixtureConfig()
+    if task.meta_dataset == "promptsource":
+        return ""  # the template is rendered into each example's input
+    instruction = task.instructions[0]
+    demos = task.metadata.get("positive_examples") or []
+    if task.meta_dataset == "niv2" and config.positive_examples and demos:
+        parts = [f"Definition: {instruction}"]
+        for i, demo in enumerate(demos[: config.positive_examples], start=1):
+            parts.append(f"Positive Example {i} -\nInput: {demo['input']}\nOutput: {demo['output']}")
+        instruction = "\n\n".join(parts)
+    return instruction
+
+
+def render_example(task: Task, example: Example, instruction: str) -> dict[str, Any]:
+    """One record: alpaca fields, the formatted prompt and completion, and the task's identity."""
+    if task.meta_dataset == "promptsource":
+        instruction, input_text = example.input, ""
+    else:
+        input_text = example.input + _options_block(example)
+    return {
+        "prompt": format_prompt(instruction, input_text),
+        "completion": example.output,
+        "instruction": instruction,
+        "input": input_text,
+        "output": example.output,
+        "task_id": task.task_id,
+        "meta_dataset": task.meta_dataset,
+    }
+
+
+def render_task(task: Task, count: int, config: MixtureConfig) -> list[dict[str, Any]]:
+    """Up to ``count`` of the task's examples, sampled with a per-task seed (order-independent)."""
+    examples = list(task.examples)
+    if len(examples) > count:
+        rng = random.Random(f"{config.seed}:{task.key}")
+        examples = [examples[i] for i in sorted(rng.sample(range(len(examples)), count))]
+    instruction = task_instruction(task, config)
+    return [render_example(task, ex, instruction) for ex in examples]
+
+
+def task_counts(selected: Sequence[SelectedTask], config: MixtureConfig) -> list[int]:
+    """Examples wanted per task: ``max_per_task`` each, or proportional to score (top task full)."""
+    if config.weighting == "uniform" or not selected:
+        return [config.max_per_task] * len(selected)
+    scores = [max(float(s.score), 0.0) for s in selected]
+    top = max(scores)
+    if top <= 0:
+        return [config.max_per_task] * len(selected)
+    return [max(1, round(config.max_per_task * s / top)) for s in scores]
+
+
+# ---- building ----
+
+
+def as_selection(tasks: Selection | Sequence[str] | TaskCollection, selector: str = "tasks") -> Selection:
+    """A Selection from a Selection, a list of ``meta_dataset:task_id`` keys, or tasks (score 1)."""
+    if isinstance(tasks, Selection):
+        return tasks
+    keys = [t.key for t in tasks] if isinstance(tasks, TaskCollection) else [str(k) for k in tasks]
+    chosen = []
+    for rank, key in enumerate(keys, start=1):
+        meta, sep, task_id = key.partition(":")
+        if not sep or not meta or not task_id:
+            raise DataError(None, f"task reference {key!r} is not META_DATASET:TASK_ID", "e.g. bigbench:navigate")
+        chosen.append(SelectedTask(rank=rank, task_id=task_id, meta_dataset=meta, score=1.0))
+    return Selection(selector=selector, tasks=chosen)
+
+
+def read_task_list(path: str | Path) -> Selection:
+    """``--tasks FILE``: a selection JSON, or a text file of ``meta_dataset:task_id`` lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "does not exist", "pass a selection JSON or a file of META_DATASET:TASK_ID lines")
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        return Selection.load(path)
+    keys = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if ":" not in line:
+            raise DataError(
+                path, f"{line!r} is not META_DATASET:TASK_ID", "write one task per line, e.g. bbh:navigate", number
+            )
+        keys.append(line)
+    return as_selection(keys, selector="tasks-file")
+
+
+def resolve_tasks(
+    selection: Selection, pool: TaskCollection | None = None, data_dir: str | Path | None = None
+) -> list[Task]:
+    """The Task of every selected key, from ``pool`` or by loading the meta-datasets it names."""
+    from instr_select.loaders import load_source
+
+    if not selection.tasks:
+        raise DataError(None, "the selection is empty", "select at least one task (check -k and the filters)")
+    loaded: dict[str, TaskCollection] = {}
+    out = []
+    for chosen in selection.tasks:
+        task = pool.find(chosen.key) if pool is not None else None
+        if task is None:
+            if chosen.meta_dataset not in loaded:
+                loaded[chosen.meta_dataset] = load_source(chosen.meta_dataset, data_dir=data_dir)
+            task = loaded[chosen.meta_dataset].find(chosen.key)
+        if task is None:
+            raise DataError(
+                None, f"selected task {chosen.key!r} is not in its meta-dataset", "check the id and --data-dir"
+            )
+        out.append(task)
+    return out
+
+
+def build_records(
+    tasks: Selection | Sequence[str] | TaskCollection,
+    config: MixtureConfig | None = None,
+    pool: TaskCollection | None = None,
+    data_dir: str | Path | None = None,
+) -> Mixture:
+    """Render the selected tasks into a mixture (records + manifest)."""
+    config = config or MixtureConfig()
+    selection = as_selection(tasks)
+    pool = tasks if isinstance(tasks, TaskCollection) else pool
+    resolved = resolve_tasks(selection, pool, data_dir)
+    counts = task_counts(selection.tasks, config)
+    records: list[dict[str, Any]] = []
+    per_task: dict[str, int] = {}
+    for chosen, task, count in zip(selection.tasks, resolved, counts, strict=True):
+        rows = render_task(task, count, config)
+        per_task[chosen.key] = len(rows)
+        records.extend(rows)
+    if not records:
+        raise DataError(
+            None,
+            f"none of the {len(resolved)} selected tasks has examples",
+            "select tasks with examples (P3 needs its datasets; NIV2 catalog-only tasks have none)",
+        )
+    if config.shuffle:
+        random.Random(config.seed).shuffle(records)
+    manifest = {
+        "format": MIXTURE_FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "selector": selection.selector,
+        "query": selection.query,
+        "target": selection.target,
+        "selection_params": selection.params,
+        "hashes": {k: v for k, v in selection.params.items() if "hash" in k},
+        "tasks": [
+            {**asdict(chosen), "examples": per_task[chosen.key], "available": len(task.examples)}
+            for chosen, task in zip(selection.tasks, resolved, strict=True)
+        ],
+        "tasks_without_examples": [k for k, n in per_task.items() if n == 0],
+        "config": asdict(config),
+        "examples": len(records),
+        "mixture_hash": records_hash(records),
+        "command": " ".join(sys.argv),
+    }
+    return Mixture(records, manifest)
+
+
+def build_mixture(
+    tasks: Selection | Sequence[str] | TaskCollection,
+    config: MixtureConfig | None = None,
+    pool: TaskCollection | None = None,
+    data_dir: str | Path | None = None,
+) -> datasets.Dataset:
+    """The mixture as a ``datasets.Dataset`` (columns ``COLUMNS``), for trainers calling instr-select."""
+    return build_records(tasks, config, pool, data_dir).to_dataset()
+
+
+# ---- on disk ----
+
+
+def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def save_mixture(
+    mixture: Mixture, out: str | Path, formats: Sequence[str] = (), llama_factory: str | None = None
+) -> Path:
+    """Write the mixture directory atomically (temporary directory, then rename into place)."""
+    from instr_select.tuning.export import write_formats
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        write_jsonl(tmp / RECORDS, mixture.records)
+        files = write_formats(mixture.records, tmp, formats, llama_factory)
+        manifest = {**mixture.manifest, "files": {RECORDS: "canonical records", **files}}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        if out.exists():
+            if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file()):
+                raise ConfigError(f"--out {out} exists and is not a mixture directory (choose a new path)")
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    mixture.manifest = manifest
+    return out
+
+
+def load_mixture(path: str | Path) -> Mixture:
+    """Read a mixture directory; a missing/foreign/other-version manifest is a one-line DataError."""
+    path = Path(path)
+    manifest_file = path / MANIFEST
+    if not manifest_file.is_file():
+        raise DataError(path, f"has no {MANIFEST}", "pass a directory written by `instr-select export`")
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(manifest_file, f"is not valid JSON ({exc})", "re-run export") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MIXTURE_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise DataError(
+            manifest_file, f"mixture format {found!r} is not {MIXTURE_FORMAT}", "re-run export with this version"
+        )
+    records_file = path / RECORDS
+    if not records_file.is_file():
+        raise DataError(path, f"has no {RECORDS}", "re-run export")
+    records = []
+    for number, line in enumerate(records_file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(records_file, f"invalid JSON ({exc.msg})", "re-run export", number) from None
+        if not isinstance(row, dict) or "prompt" not in row or "completion" not in row:
+            raise DataError(records_file, "a record needs 'prompt' and 'completion'", "re-run export", number)
+        records.append(row)
+    if not records:
+        raise DataError(records_file, "holds no records", "re-run export")
+    return Mixture(records, manifest)

@@ -1,0 +1,83 @@
+"""Alignment training on a toy collection and the train-encoder command's errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_encoder_build import toy_tasks
+
+from instr_select.errors import ConfigError, DataError
+from instr_select.tasks import Task, TaskCollection
+
+
+def test_training_reduces_loss_and_writes_st_model(tmp_path):
+    from instr_select.encoder import AlignConfig, encoder_hash, load_encoder, train_encoder
+
+    lines: list[str] = []
+    config = AlignConfig(epochs=3, batch_size=4, vocab_size=200, dim=16, dev_fraction=0.5, seed=0)
+    out = train_encoder(toy_tasks(per_task=6), None, tmp_path / "enc", config, progress=lines.append)
+    info = json.loads((out / "training_info.json").read_text())
+    losses = [h["loss"] for h in info["history"] if "loss" in h]
+    assert len(losses) >= 2 and losses[-1] < losses[0]
+    assert info["dev_queries"] == 3 and info["recipe"] == "mnrl" and info["config"]["epochs"] == 3
+    assert any("dev after epoch" in line for line in lines)  # progress is reported
+    assert (out / "modules.json").is_file()
+    model = load_encoder(out)
+    assert model.encode(["summarize the article"]).shape == (1, 16)
+    assert len(encoder_hash(out)) == 64
+
+
+def test_insta_recipe_trains(tmp_path):
+    from instr_select.encoder import AlignConfig, train_encoder
+
+    config = AlignConfig(recipe="insta", epochs=1, batch_size=8, vocab_size=200, dim=8, dev_fraction=0.0)
+    out = train_encoder(toy_tasks(), None, tmp_path / "enc", config)
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["pairs"]["positive_pairs"] == round(0.4 * info["pairs"]["positive_pairs_all"])
+
+
+def test_no_pairs_is_a_data_error(tmp_path):
+    from instr_select.encoder import AlignConfig, train_encoder
+
+    tasks = TaskCollection([Task(task_id=f"t{i}", meta_dataset="x", instructions=[f"task {i}"]) for i in range(4)])
+    with pytest.raises(DataError, match="no positive pairs"):
+        train_encoder(tasks, None, tmp_path / "enc", AlignConfig())
+    assert not (tmp_path / "enc").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"epochs": 0}, {"epochs": -1}, {"batch_size": 1}, {"recipe": "x"}, {"learning_rate": -1.0}]
+)
+def test_bad_config(kwargs):
+    from instr_select.encoder import AlignConfig
+
+    with pytest.raises(ConfigError):
+        AlignConfig(**kwargs).validate()
+
+
+def _jsonl_source(tmp_path, rows):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return f"jsonl={path}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "-1"], "--epochs must be 1 or more"),
+        (["--batch-size", "1"], "--batch-size must be 2 or more"),
+        (["--base-model", "no/such/model"], "model hub is not reachable"),
+    ],
+)
+def test_cli_bad_input_exits_2(cli, tmp_path, args, message):
+    result = cli("train-encoder", "bbh", "--out", str(tmp_path / "o"), *args)
+    assert result.code == 2, result.err
+    assert message in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_single_instruction_tasks_exit_2(cli, tmp_path):
+    result = cli("train-encoder", "self_instruct", "--out", str(tmp_path / "o"))
+    assert result.code == 2 and "no positive pairs" in result.err and "Traceback" not in result.err

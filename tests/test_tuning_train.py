@@ -1,0 +1,113 @@
+"""Tuning and evaluation on a tiny model and a handful of examples (seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_tuning_fixtures import toy_pool
+
+from instr_select.errors import ConfigError, DataError
+from instr_select.tasks import Example, Task
+from instr_select.tuning.evaluate import evaluate_task, exact_match, normalize_answer
+from instr_select.tuning.mixture import MixtureConfig, build_records
+from instr_select.tuning.modeling import load_model, target_nll
+from instr_select.tuning.train import TuneConfig, _features, tune
+
+
+@pytest.fixture(scope="module")
+def records():
+    return build_records(["bigbench:parity", "bbh:colors"], MixtureConfig(max_per_task=6), pool=toy_pool()).records
+
+
+def texts_of(records):
+    return [r["prompt"] + " " + r["completion"] for r in records]
+
+
+@pytest.mark.parametrize("name", ["tiny-t5", "tiny-gpt2"])
+def test_tune_lowers_training_loss_and_saves(name, records, tmp_path):
+    bundle = load_model(name, texts=texts_of(records), seed=0)
+    prompts, targets = [r["prompt"] for r in records], [r["completion"] for r in records]
+    before = target_nll(bundle, prompts, targets).mean()
+    config = TuneConfig(max_steps=25, batch_size=4, learning_rate=3e-3, seed=0, progress=False, logging_steps=5)
+    out = tmp_path / "model"
+    tuned = tune(bundle, records, config, out=out, provenance={"mixture_hash": "abc"})
+    after = target_nll(tuned, prompts, targets).mean()
+    assert after < before - 0.5, (before, after)
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["base_model"] == name and info["model_kind"] == "tiny" and info["steps"] == 25
+    assert info["mixture_hash"] == "abc" and info["seed"] == 0 and "transformers" in info["versions"]
+    assert info["config"]["learning_rate"] == 3e-3
+    reloaded = load_model(out)
+    np.testing.assert_allclose(target_nll(reloaded, prompts, targets).mean(), after, rtol=1e-4)
+
+
+def test_causal_labels_mask_the_prompt(records):
+    bundle = load_model("tiny-gpt2", texts=texts_of(records), seed=0)
+    feats = _features(bundle, records[:3])
+    for feat, record in zip(feats, records[:3], strict=True):
+        target = bundle.tokenizer(record["completion"], add_special_tokens=False)["input_ids"]
+        kept = [t for t in feat["labels"] if t != -100]
+        assert kept == [*target, bundle.tokenizer.eos_token_id]
+        assert feat["input_ids"][-len(kept) :] == kept
+        assert feat["labels"][: len(feat["input_ids"]) - len(kept)] == [-100] * (len(feat["input_ids"]) - len(kept))
+
+
+def test_tune_config_and_records_errors(records):
+    with pytest.raises(ConfigError):
+        TuneConfig(batch_size=0)
+    with pytest.raises(ConfigError):
+        TuneConfig(learning_rate=-1.0)
+    bundle = load_model("tiny-t5", texts=texts_of(records), seed=0)
+    with pytest.raises(DataError, match="no records"):
+        tune(bundle, [], TuneConfig(max_steps=1, progress=False))
+
+
+def test_normalization_and_exact_match():
+    assert normalize_answer("The  Answer, is: (A)!") == "answer is"
+    assert exact_match("(A)", ["(a)"]) == 1.0
+    assert exact_match("b", ["a", "c"]) == 0.0
+
+
+def test_evaluate_task_report_and_mc_ranking(records):
+    bundle = load_model("tiny-t5", texts=texts_of(records), seed=0)
+    task = toy_pool().get("bigbench:parity")
+    report = evaluate_task(bundle, task, max_examples=8, batch_size=4, max_new_tokens=4, seed=0)
+    metrics = report["metrics"]
+    assert report["examples"] == 8 and metrics["mc_examples"] == 8
+    assert 0.0 <= metrics["exact_match"] <= 100.0 and 0.0 <= metrics["rougeL"] <= 100.0
+    # the multiple-choice answer is the option with the lowest NLL: recompute it independently
+    from instr_select.tuning.evaluate import sample_examples
+    from instr_select.tuning.mixture import render_example, task_instruction
+
+    examples = sample_examples(task, 8, 0)
+    correct = 0
+    for ex in examples:
+        prompt = render_example(task, ex, task_instruction(task))["prompt"]
+        nll = target_nll(bundle, [prompt] * len(ex.options), list(ex.options))
+        correct += ex.options[int(np.argmin(nll))] in ex.answers
+    assert metrics["mc_accuracy"] == pytest.approx(100.0 * correct / 8)
+    assert all("mc_choice" in p for p in report["predictions"])
+
+
+def test_evaluate_generation_scores_with_known_predictions(monkeypatch, records):
+    """Exact match and ROUGE-L are computed from the generated text against every reference."""
+    import instr_select.tuning.evaluate as ev
+
+    task = Task(
+        "t",
+        "niv2",
+        ["Copy."],
+        _examples=[Example("x", "red car", references=("red car", "a red car")), Example("y", "blue")],
+    )
+    monkeypatch.setattr(ev, "generate", lambda bundle, prompts, **kw: ["A red car.", "green"][: len(prompts)])
+    report = ev.evaluate_task(object.__new__(type("B", (), {"name": "fake", "info": {}})), task, max_examples=None)
+    assert report["metrics"]["exact_match"] == 50.0
+    assert report["metrics"]["rougeL"] == 50.0
+    assert report["metrics"]["mc_accuracy"] is None
+
+
+def test_target_without_examples():
+    with pytest.raises(DataError, match="no examples"):
+        evaluate_task(None, Task("e", "bigbench", ["x"], _examples=[]))
