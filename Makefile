@@ -18,7 +18,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(VENV)/bin/instr-select inspect niv2
+	$(PY) scripts/build_default_index.py
+	$(VENV)/bin/instr-select query "$(QUERY)"
 
 test: install
 	$(VENV)/bin/pytest -q

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
-from test_encoder_build import toy_tasks
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_encoder_build import toy_tasks  # noqa: E402
 
 from instr_select.errors import ConfigError, DataError
 from instr_select.tasks import Task, TaskCollection
@@ -79,5 +83,6 @@ def test_cli_bad_input_exits_2(cli, tmp_path, args, message):
 
 
 def test_cli_single_instruction_tasks_exit_2(cli, tmp_path):
-    result = cli("train-encoder", "self_instruct", "--out", str(tmp_path / "o"))
+    rows = [{"task_id": f"t{i}", "instruction": f"do thing number {i}", "source": f"s{i}"} for i in range(5)]
+    result = cli("train-encoder", _jsonl_source(tmp_path, rows), "--out", str(tmp_path / "o"))
     assert result.code == 2 and "no positive pairs" in result.err and "Traceback" not in result.err

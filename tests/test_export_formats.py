@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
-from test_tuning_fixtures import toy_pool
 
 from instr_select.tuning.export import FILE_NAMES
 from instr_select.tuning.mixture import MixtureConfig, build_records, save_mixture
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared builders, with or without tests/__init__.py
+from test_tuning_fixtures import toy_pool  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
-from test_tuning_fixtures import toy_pool
 
 from instr_select.errors import ConfigError, DataError
 from instr_select.selection import SelectedTask, Selection
@@ -20,6 +21,9 @@ from instr_select.tuning.mixture import (
     save_mixture,
 )
 from instr_select.tuning.modeling import format_prompt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared builders, with or without tests/__init__.py
+from test_tuning_fixtures import toy_pool  # noqa: E402
 
 
 def test_rendering_per_meta_dataset():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from test_tuning_fixtures import toy_pool
 
 from instr_select.errors import ConfigError, DataError
 from instr_select.tasks import Example, Task
@@ -14,6 +15,9 @@ from instr_select.tuning.evaluate import evaluate_task, exact_match, normalize_a
 from instr_select.tuning.mixture import MixtureConfig, build_records
 from instr_select.tuning.modeling import load_model, target_nll
 from instr_select.tuning.train import TuneConfig, _features, tune
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared builders, with or without tests/__init__.py
+from test_tuning_fixtures import toy_pool  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,8 @@ def test_taskmap_regions_and_files(tmp_path) -> None:
     assert [region(s, fixed) for s in SCORES] == ["ambiguous", "easy", "difficult", "difficult"]
     png = plot_taskmap(SCORES, limits, tmp_path / "map.png", labels=2)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    rows = list(csv.DictReader(open(write_csv(SCORES, limits, tmp_path / "map.csv"))))
+    with open(write_csv(SCORES, limits, tmp_path / "map.csv")) as handle:
+        rows = list(csv.DictReader(handle))
     assert [r["region"] for r in rows] == ["ambiguous", "easy", "difficult", "ambiguous"]
     data = json.loads(write_json(SCORES, limits, tmp_path / "map.json", {"model": "toy"}).read_text())
     assert data["counts"] == {"ambiguous": 2, "easy": 1, "difficult": 1} and data["model"] == "toy"
@@ -101,7 +102,7 @@ def toy_rows(n: int, examples: int = 3) -> list[dict]:
 def test_select_command_with_tiny_model(tmp_path, cli) -> None:
     source = write_pool(tmp_path / "pool.jsonl", toy_rows(4))
     out = tmp_path / "sel.json"
-    args = ["select", "--pool", f"jsonl={source}", "--model", "tiny-t5", "-k", "2", "--n-instances", "3"]
+    args = ["select", "--pool", f"jsonl={source}", "--model", "tiny-t5", "-k", "2", "--n-instances", "4"]
     args += ["--perturbations", "3", "--max-new-tokens", "4", "--quiet", "--cache-dir", str(tmp_path / "c")]
     result = cli(*args, "-o", str(out), "--scores", str(tmp_path / "scores.json"))
     assert result.code == 0, result.err

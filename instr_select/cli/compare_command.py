@@ -11,8 +11,12 @@ from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, Compare
 @click.command()
 @click.option("--target-task", "target_tasks", multiple=True, metavar="SOURCE:TASK", help="A target task (repeatable).")
 @click.option("--targets", "targets_file", type=click.Path(dir_okay=False), help="File of SOURCE:TASK lines.")
-@click.option("--pool", multiple=True, metavar="SOURCE", help=f"Pool sources (default: {' '.join(DEFAULT_POOL)}).")
-@click.option("--pool-split", default=None, help="Keep only pool tasks of this split (e.g. 'subtask').")
+@click.option(
+    "--pool",
+    multiple=True,
+    metavar="SOURCE[@SPLIT]",
+    help=f"Pool source, optionally one split of it (default: {' '.join(DEFAULT_POOL)}).",
+)
 @click.option("-k", "k", type=int, default=5, show_default=True, help="Tasks each selector picks.")
 @click.option("--selectors", default=",".join(SELECTORS), show_default=True, help="Comma-separated selectors.")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Number of seeds (0, 1, ...).")
@@ -38,7 +42,6 @@ def compare(
     target_tasks: tuple[str, ...],
     targets_file: str | None,
     pool: tuple[str, ...],
-    pool_split: str | None,
     k: int,
     selectors: str,
     seeds: int,
@@ -69,7 +72,6 @@ def compare(
         seeds=seeds,
         model=model,
         budget=Budget(examples_per_task, max_steps, batch_size, learning_rate, eval_examples),
-        pool_split=pool_split,
         base_encoder=base_encoder,
         aligned_encoder=aligned_encoder,
     )

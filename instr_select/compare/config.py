@@ -13,7 +13,7 @@ from instr_select.errors import ConfigError
 SELECTORS = ("random", "bm25", "instruction", "aligned", "uncertainty")
 # Default experiment (README): BIG-bench tasks and subtasks with examples, the NIV2 task files and
 # the Self-Instruct seed tasks as the pool; BBH tasks as targets.
-DEFAULT_POOL = ("bigbench", "niv2", "self_instruct")
+DEFAULT_POOL = ("bigbench", "niv2", "self_instruct@seed")
 
 
 @dataclass
@@ -38,7 +38,6 @@ class CompareConfig:
     seeds: int = 3
     model: str = "tiny-t5"
     budget: Budget = field(default_factory=Budget)
-    pool_split: str | None = None
     uncertainty_instances: int = 5
     uncertainty_perturbations: int = 5
     base_encoder: str | None = None

@@ -8,7 +8,7 @@ import logging
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,18 @@ def resolve_targets(refs: list[str], data_dir: str | Path | None) -> list[Task]:
 
 
 def load_pool(config: CompareConfig, targets: list[Task], data_dir: str | Path | None) -> TaskCollection:
-    from instr_select.loaders import load_sources
+    from instr_select.loaders import load_source
 
-    pool = load_sources(config.pool, data_dir=data_dir)
-    if config.pool_split:
-        pool = pool.filter(split=config.pool_split)
+    pool = TaskCollection()
+    for spec in config.pool:
+        source, _, split = spec.partition("@")
+        tasks = load_source(source, data_dir=data_dir)
+        if split:
+            tasks = tasks.filter(split=split)
+            if not tasks:
+                raise ConfigError(f"pool {spec!r}: source {source!r} has no task of split {split!r}")
+        for task in tasks:
+            pool.add(task)
     target_keys = {t.key for t in targets}
     pool = pool.filter(with_examples=True, predicate=lambda t: t.key not in target_keys)
     for target in targets:
@@ -67,6 +74,7 @@ class Selectors:
         self.config, self.pool, self.out, self.base_model = config, pool, out, base_model
         self._retrievers: dict[str, Any] = {}
         self._indexes: dict[str, Any] = {}
+        self._rankings: dict[tuple[str, int], list[SelectedTask]] = {}
         self._scorer: Any = None
 
     def eligible(self, target: Task) -> TaskCollection:
@@ -83,16 +91,14 @@ class Selectors:
 
     def select(self, selector: str, target: Task, seed: int) -> list[SelectedTask]:
         k = self.config.k
-        if selector == "random":
-            keys = sorted(t.key for t in self.eligible(target))
-            rng = random.Random(f"{seed}:{target.key}")
-            chosen = [self.pool.get(key) for key in rng.sample(keys, k)]
-            return [
-                SelectedTask(i, t.task_id, t.meta_dataset, 0.0, t.instructions[0], t.categories)
-                for i, t in enumerate(chosen, 1)
+        if selector in ("random", "uncertainty"):
+            # one ranking of the whole pool per seed; each target takes the first k its guard allows,
+            # so targets share a selection (and its training) unless the guard removes a task
+            ranking = self._pool_ranking(selector, seed)
+            chosen = [
+                t for t in ranking if t.key != target.key and self.pool.get(t.key).source_key != target.source_key
             ]
-        if selector == "uncertainty":
-            return self._uncertainty(target, seed)
+            return [replace(t, rank=rank) for rank, t in enumerate(chosen[:k], 1)]
         retriever = self._retriever(selector)
         return retriever.search(
             target.instructions[0], k=k, exclude_sources={target.source_key}, exclude_keys={target.key}
@@ -139,7 +145,21 @@ class Selectors:
             self._scorer = BundleScorer(load_model(self.base_model))
         return self._scorer
 
-    def _uncertainty(self, target: Task, seed: int) -> list[SelectedTask]:
+    def _pool_ranking(self, selector: str, seed: int) -> list[SelectedTask]:
+        if (selector, seed) not in self._rankings:
+            if selector == "random":
+                tasks = sorted(self.pool, key=lambda t: t.key)
+                random.Random(f"random-selector:{seed}").shuffle(tasks)
+                ranking = [
+                    SelectedTask(i, t.task_id, t.meta_dataset, 0.0, t.instructions[0], t.categories)
+                    for i, t in enumerate(tasks, 1)
+                ]
+            else:
+                ranking = self._uncertainty_ranking(seed)
+            self._rankings[selector, seed] = ranking
+        return self._rankings[selector, seed]
+
+    def _uncertainty_ranking(self, seed: int) -> list[SelectedTask]:
         from instr_select.uncertainty.scoring import ScoreConfig
         from instr_select.uncertainty.selectors import select_from_pool
 
@@ -149,13 +169,13 @@ class Selectors:
             seed=seed,
         )
         selection, _ = select_from_pool(
-            self.eligible(target),
+            self.pool,
             "uncertainty",
-            self.config.k,
+            len(self.pool),
             scorer=self._load_scorer(),
             config=config,
             cache_dir=self.out / "uncertainty-cache",
-            progress=False,
+            progress=True,
         )
         return selection.tasks
 
@@ -182,20 +202,15 @@ def primary_metric(report: dict[str, Any]) -> tuple[str, float]:
     return "rougeL", float(metrics["rougeL"])
 
 
-def _cell_path(out: Path, target: Task, selector: str, seed: int) -> Path:
-    return out / "cells" / target.key.replace(":", "__").replace("/", "__") / f"{selector}-seed{seed}.json"
+def _cell_path(out: Path, target_key: str, selector: str, seed: int) -> Path:
+    return out / "cells" / target_key.replace(":", "__").replace("/", "__") / f"{selector}-seed{seed}.json"
 
 
-def train_and_score(
-    config: CompareConfig,
-    base_model: str | Path,
-    pool: TaskCollection,
-    chosen: list[SelectedTask],
-    target: Task,
-    seed: int,
-) -> dict[str, Any]:
+def train_selection(
+    config: CompareConfig, base_model: str | Path, pool: TaskCollection, chosen: list[SelectedTask], seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """Train the base model on a selection at the run's budget; returns the model and what training did."""
     from instr_select.selection import Selection
-    from instr_select.tuning.evaluate import evaluate_task
     from instr_select.tuning.mixture import MixtureConfig, build_records
     from instr_select.tuning.modeling import load_model
     from instr_select.tuning.train import TuneConfig, tune
@@ -206,8 +221,6 @@ def train_and_score(
         MixtureConfig(max_per_task=budget.examples_per_task, seed=seed),
         pool=pool,
     )
-    bundle = load_model(base_model)
-    start = time.perf_counter()
     tune_config = TuneConfig(
         max_steps=budget.max_steps,
         batch_size=budget.batch_size,
@@ -215,13 +228,22 @@ def train_and_score(
         seed=seed,
         progress=False,
     )
-    bundle = tune(bundle, mixture.records, tune_config)
-    train_seconds = time.perf_counter() - start
-    report = evaluate_task(bundle, target, max_examples=budget.eval_examples, seed=0, keep_predictions=3)
-    return {"report": report, "train_seconds": round(train_seconds, 2), "train_examples": len(mixture.records)}
+    start = time.perf_counter()
+    bundle = tune(load_model(base_model), mixture.records, tune_config)
+    return bundle, {"train_seconds": round(time.perf_counter() - start, 2), "train_examples": len(mixture.records)}
+
+
+def evaluate_target(config: CompareConfig, bundle: Any, target: Task) -> dict[str, Any]:
+    from instr_select.tuning.evaluate import evaluate_task
+
+    return evaluate_task(bundle, target, max_examples=config.budget.eval_examples, seed=0, keep_predictions=3)
 
 
 def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path | None = None) -> ComparisonResult:
+    """Select for every (target, selector, seed), train once per distinct (selection, seed), score each target.
+
+    Cells whose file exists are not redone, so an interrupted run continues where it stopped.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run_file = out / "run.json"
@@ -239,38 +261,42 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
     base_model = prepare_base_model(config, pool, targets, out)
     selectors = Selectors(config, pool, out, base_model)
     setup_seconds = _setup(selectors, config, out)
+    baseline = {target.key: _baseline(config, base_model, target, out) for target in targets}
+
     cells: list[dict[str, Any]] = []
-    baseline: dict[str, float] = {}
-    total = len(targets) * len(config.selectors) * config.seeds
-    done = 0
+    pending: dict[tuple[tuple[str, ...], int], list[dict[str, Any]]] = {}
     for target in targets:
-        baseline[target.key] = _baseline(config, base_model, target, out)
         for selector in config.selectors:
             for seed in range(config.seeds):
-                done += 1
-                path = _cell_path(out, target, selector, seed)
+                path = _cell_path(out, target.key, selector, seed)
                 if path.is_file():
                     cells.append(json.loads(path.read_text(encoding="utf-8")))
                     continue
-                print(f"[{done}/{total}] {target.key} {selector} seed {seed}", file=sys.stderr)
                 start = time.perf_counter()
                 chosen = selectors.select(selector, target, seed)
-                selection_seconds = time.perf_counter() - start
-                result = train_and_score(config, base_model, pool, chosen, target, seed)
-                metric, score = primary_metric(result["report"])
                 cell = {
                     "target": target.key,
                     "selector": selector,
                     "seed": seed,
-                    "metric": metric,
-                    "score": score,
                     "selection": [t.key for t in chosen],
                     "selection_scores": [t.score for t in chosen],
-                    "selection_seconds": round(selection_seconds, 4),
-                    **result,
+                    "selection_seconds": round(time.perf_counter() - start, 4),
+                    "_task": target,
+                    "_chosen": chosen,
                 }
-                write_json(path, cell)
-                cells.append(cell)
+                pending.setdefault((tuple(sorted(cell["selection"])), seed), []).append(cell)
+
+    for number, ((_, seed), group) in enumerate(pending.items(), start=1):
+        names = ", ".join(sorted({f"{c['selector']}->{c['target']}" for c in group}))
+        print(f"[{number}/{len(pending)}] seed {seed}: training for {names}", file=sys.stderr)
+        bundle, training = train_selection(config, base_model, pool, group[0]["_chosen"], seed)
+        for cell in group:
+            report = evaluate_target(config, bundle, cell.pop("_task"))
+            cell.pop("_chosen")
+            metric, score = primary_metric(report)
+            cell.update(metric=metric, score=score, shared_training=len(group), **training, report=report)
+            write_json(_cell_path(out, cell["target"], cell["selector"], cell["seed"]), cell)
+            cells.append(cell)
     return write_report(config, cells, baseline, setup_seconds, out)
 
 
@@ -286,15 +312,12 @@ def _setup(selectors: Selectors, config: CompareConfig, out: Path) -> dict[str, 
 
 
 def _baseline(config: CompareConfig, base_model: str | Path, target: Task, out: Path) -> float:
-    """The untuned base model's score on the target (a reference row)."""
-    from instr_select.tuning.evaluate import evaluate_task
+    """The untuned base model's score on the target (a reference column)."""
     from instr_select.tuning.modeling import load_model
 
-    path = out / "cells" / target.key.replace(":", "__").replace("/", "__") / "no-tuning.json"
+    path = _cell_path(out, target.key, "no-tuning", 0)
     if not path.is_file():
-        report = evaluate_task(
-            load_model(base_model), target, max_examples=config.budget.eval_examples, seed=0, keep_predictions=3
-        )
+        report = evaluate_target(config, load_model(base_model), target)
         write_json(path, {"target": target.key, "report": report, "score": primary_metric(report)[1]})
     return json.loads(path.read_text(encoding="utf-8"))["score"]
 
@@ -306,6 +329,8 @@ def write_report(
     setup_seconds: dict[str, float],
     out: Path,
 ) -> ComparisonResult:
+    order = {name: i for i, name in enumerate(config.selectors)}
+    cells = sorted(cells, key=lambda c: (c["target"], order[c["selector"]], c["seed"]))
     summary = summarize(cells, config.selectors)
     summary["setup_seconds"] = setup_seconds
     text = markdown(summary, config.selectors, baseline)

@@ -43,7 +43,7 @@ def summarize(cells: list[dict[str, Any]], selectors: list[str]) -> dict[str, An
         ]
         if values:
             overlap[f"{a}~{b}"] = statistics.fmean(values)
-    costs = {s: statistics.median(v) for s, v in cost.items()}
+    costs = {s: {"mean": statistics.fmean(v), "total": sum(v)} for s, v in cost.items()}
     return {
         "targets": targets,
         "metric": metric,
@@ -71,13 +71,15 @@ def markdown(summary: dict[str, Any], selectors: list[str], baseline: dict[str, 
     out.append("| selectors | overlap |\n| --- | --- |")
     out += [f"| {pair} | {value:.2f} |" for pair, value in summary["overlap"].items()]
     setup = summary.get("setup_seconds", {})
-    out.append("\nSelection cost: median seconds per selection, and the one-off set-up (encoder, index, scorer):\n")
-    out.append("| selector | per selection (s) | set-up (s) |\n| --- | --- | --- |")
-    out += [
-        f"| {s} | {summary['cost_seconds'][s]:.3f} | {setup.get(s, 0.0):.1f} |"
-        for s in shown
-        if s in summary["cost_seconds"]
-    ]
+    out.append("\nSelection cost in seconds: one-off set-up (encoder, index, model), mean per selection, and")
+    out.append("the total (set-up + all selections of this run; uncertainty's pool scoring falls in the selections):\n")
+    out.append("| selector | set-up | per selection | total |\n| --- | --- | --- | --- |")
+    for s in shown:
+        if s in summary["cost_seconds"]:
+            cost = summary["cost_seconds"][s]
+            out.append(
+                f"| {s} | {setup.get(s, 0.0):.1f} | {cost['mean']:.3f} | {setup.get(s, 0.0) + cost['total']:.1f} |"
+            )
     return "\n".join(out) + "\n"
 
 

@@ -185,6 +185,9 @@ def train_encoder(
             model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
             callbacks=[_progress_callback(say)],
         )
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # progress goes through ``say``, keeping stdout clean
         result = trainer.train()
         history = [
             {k: v for k, v in entry.items() if k in ("epoch", "loss", "eval_dev_cosine_accuracy@1", "eval_dev_cosine_mrr@10")}

@@ -1,0 +1,120 @@
+"""eval-retrieval on a tiny P3 copy and NIV2 catalog: TREC files ir-measures can read, metric names, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+THEMES = {
+    "imdb": ["review", "positive", "negative", "movie", "opinion", "sentiment"],
+    "snli": ["premise", "hypothesis", "entailment", "contradiction", "follows", "sentence"],
+    "squad": ["question", "context", "answer", "passage", "extract", "span"],
+    "cnn": ["article", "summarize", "summary", "short", "headline", "news"],
+    "wmt": ["translate", "french", "english", "language", "target", "source"],
+}
+
+
+def _yaml(dataset: str, words: list[str]) -> str:
+    lines = ["dataset: " + dataset, "templates:"]
+    for i in range(5):
+        text = " ".join(words[(i + j) % len(words)] for j in range(4)) + " {{" + words[0] + "}} ||| {{label}}"
+        lines += [
+            f"  id{i}: !Template",
+            f"    id: id{i}",
+            f"    jinja: '{text}'",
+            f"    name: t{i}",
+            "    answer_choices: null",
+            "    metadata: !TemplateMetadata",
+            "      languages: [en]",
+            "      metrics: [Accuracy]",
+            "      original_task: true",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    root = tmp_path / "data"
+    for name, words in THEMES.items():
+        folder = root / "promptsource" / "templates" / name
+        folder.mkdir(parents=True)
+        (folder / "templates.yaml").write_text(_yaml(name, words))
+    niv2 = root / "niv2"
+    niv2.mkdir()
+    rows = []
+    for i, (name, words) in enumerate(THEMES.items()):
+        for j in range(2):
+            rows.append(
+                {
+                    "task": f"task{i * 2 + j:03d}_{name}_{j}",
+                    "summary": " ".join(words[j : j + 4]) + " task",
+                    "categories": [name.title()],
+                    "domains": [],
+                    "input_language": ["English"],
+                    "output_language": ["English"],
+                }
+            )
+    (niv2 / "task_catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_eval_retrieval_writes_trec_files(cli, tiny_data, tmp_path):
+    import ir_measures
+
+    from instr_select.evaluation import SYSTEMS, read_back
+
+    out = tmp_path / "eval"
+    args = ["eval-retrieval", "--data-dir", str(tiny_data), "--out", str(out), "--epochs", "1", "--batch-size", "4"]
+    result = cli(*args, "--vocab-size", "200", "--dim", "8", "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert set(report["results"]) == {"p3", "niv2"}
+    assert report["queries"] == {"p3": 5, "niv2": 10}
+    for system in SYSTEMS:
+        assert set(report["results"]["p3"][system]) == {"Success@1", "RR@10", "R@5"}
+        assert set(report["results"]["niv2"][system]) == {"nDCG@10"}
+        for bench, names in (("p3", ["Success@1", "RR@10", "R@5"]), ("niv2", ["nDCG@10"])):
+            run = out / f"{bench}.{system}.run"
+            rows = list(ir_measures.read_trec_run(str(run)))
+            assert rows and all(r.doc_id.startswith(("promptsource:", "niv2:")) for r in rows)
+            again = read_back(out / f"{bench}.qrels", run, names)
+            for name in names:  # the files give back exactly the reported numbers
+                assert again[name] == pytest.approx(report["results"][bench][system][name], abs=1e-4)
+    qrels = list(ir_measures.read_trec_qrels(str(out / "p3.qrels")))
+    assert len(qrels) == 5
+    # a held-out template is never in the index the queries ran against
+    held = [json.loads(line) for line in (out / "p3.queries.jsonl").read_text().splitlines()]
+    niv2_self = list(ir_measures.read_trec_run(str(out / "niv2.aligned.run")))
+    queries = {json.loads(line)["id"]: json.loads(line)["task"] for line in (out / "niv2.queries.jsonl").read_text().splitlines()}
+    assert all(r.doc_id != queries[r.query_id] for r in niv2_self)  # the query task is excluded
+    assert all(q["task"].startswith("promptsource:") for q in held)
+    assert (out / "results.md").read_text().startswith("| system |")
+    assert (out / "encoders" / "aligned" / "training_info.json").is_file()
+
+
+def test_eval_retrieval_bad_input(cli, tiny_data, tmp_path):
+    result = cli("eval-retrieval", "--data-dir", str(tiny_data), "--out", str(tmp_path / "e"), "-k", "0")
+    assert result.code == 2 and "-k must be 1 or more" in result.err and "Traceback" not in result.err
+    result = cli("eval-retrieval", "--data-dir", str(tiny_data), "--p3", "none", "--niv2", "none")
+    assert result.code == 2 and "nothing to evaluate" in result.err
+    result = cli("eval-retrieval", "--data-dir", str(tiny_data), "--min-templates", "9", "--niv2", "none")
+    assert result.code == 2 and "to hold one out" in result.err
+    assert not (tmp_path / "e").exists()
+
+
+def test_holdout_is_deterministic_and_leak_free(data_dir):
+    from instr_select.evaluation import hold_out_templates
+    from instr_select.loaders import load_source
+
+    p3 = load_source("promptsource", data_dir=data_dir)
+    train_a, queries_a = hold_out_templates(p3, seed=0)
+    train_b, queries_b = hold_out_templates(p3, seed=0)
+    assert [q.text for q in queries_a] == [q.text for q in queries_b]
+    assert len(queries_a) == sum(1 for t in p3 if len(t.instructions) >= 4)
+    for query in queries_a:
+        task = train_a.get(query.task_key)
+        assert query.text not in task.instructions
+        assert len(task.instructions) == len(p3.get(query.task_key).instructions) - 1
+    _, queries_c = hold_out_templates(p3, seed=1)
+    assert [q.text for q in queries_c] != [q.text for q in queries_a]
