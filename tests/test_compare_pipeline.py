@@ -22,9 +22,8 @@ MINI = [
 
 
 @pytest.fixture(scope="module")
-def mini_run(tmp_path_factory, data_dir):
-    from tests.conftest import run_cli
-
+def mini_run(tmp_path_factory, data_dir, cli):
+    run_cli = cli
     out = tmp_path_factory.mktemp("compare") / "run"
     result = run_cli(*MINI, "--out", str(out), "--data-dir", str(data_dir))
     assert result.code == 0, result.err
@@ -63,9 +62,8 @@ def test_leakage_guard_keeps_same_source_out(mini_run, data_dir):
             assert all(niv2.get(key).source_key != target.source_key for key in cell["selection"])
 
 
-def test_rerun_resumes_and_reproduces(mini_run, data_dir):
-    from tests.conftest import run_cli
-
+def test_rerun_resumes_and_reproduces(mini_run, data_dir, cli):
+    run_cli = cli
     out, _ = mini_run
     cells = sorted((out / "cells").rglob("*.json"))
     before = {p: p.stat().st_mtime_ns for p in cells}

@@ -133,6 +133,26 @@ def test_groups_follow_sources():
     groups = {g.key: g.texts for g in positive_groups(tasks)}
     assert groups["niv2:squad"] == ["define one", "summary one", "another squad task"]
     assert groups["niv2:other"] == ["alone"]
+    by_task = {g.key: g.texts for g in positive_groups(tasks, by="task")}  # sibling tasks stay apart
+    assert by_task == {
+        "niv2:t1": ["define one", "summary one"],
+        "niv2:t2": ["another squad task"],
+        "niv2:t3": ["alone"],
+    }
+
+
+def test_pre_tokenizers_on_jinja_templates():
+    from instr_select.encoder.vocab import train_wordpiece
+
+    texts = [
+        "Q: {{question}} Options: {{answer_choices | join(', ')}} ||| {{answer_choices[label]}}",
+        "Is this ironic? {{text}} ||| {{answer_choices[label]}} {% if answer_start %}",
+    ] * 3
+    query = "{{answer_choices[label]}} ||| {{question}}"
+    jinja = train_wordpiece(texts, vocab_size=200, pre_tokenizer="jinja").encode(query, add_special_tokens=False)
+    bert = train_wordpiece(texts, vocab_size=200, pre_tokenizer="bert").encode(query, add_special_tokens=False)
+    assert jinja.tokens == ["{{", "answer_choices", "[", "label", "]", "}}", "|||", "{{", "question", "}}"]
+    assert "answer_choices" not in bert.tokens and bert.tokens.count("|") == 3
 
 
 def test_dev_split_holds_out_instructions_not_in_training():

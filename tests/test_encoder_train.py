@@ -50,8 +50,53 @@ def test_no_pairs_is_a_data_error(tmp_path):
     assert not (tmp_path / "enc").exists()
 
 
+def test_saved_aligned_model_is_the_trained_one(tmp_path):
+    """The directory written is the trained model (not the restored base): its weights and its
+    rankings differ from the base's, and the numpy query path reads exactly those weights."""
+    import numpy as np
+
+    from instr_select.encoder import AlignConfig, build_static_encoder, load_encoder, train_encoder
+    from instr_select.encoder.pairs import positive_groups, split_dev
+    from instr_select.index.static import NumpyStaticEncoder
+
+    tasks = toy_tasks(per_task=6)
+    config = AlignConfig(
+        epochs=2, batch_size=4, vocab_size=200, dim=16, dev_fraction=0.5, group_by="task", mnrl_directions="all"
+    )
+    split = split_dev(positive_groups(tasks, "task"), config.dev_fraction, seed=config.seed)
+    base = build_static_encoder(split.train_texts, config.vocab_size, config.dim, config.seed)
+    base.save(str(tmp_path / "base"))
+    out = train_encoder(tasks, tmp_path / "base", tmp_path / "enc", config)
+    before = base[0].embedding.weight.detach().numpy()
+    after = load_encoder(out)[0].embedding.weight.detach().numpy()
+    assert after.shape == before.shape and not np.allclose(after, before, atol=1e-4)
+    numpy_path = NumpyStaticEncoder.from_model_dir(out)
+    assert np.allclose(numpy_path.matrix, after)
+    texts = [t for task in tasks for t in task.instructions]
+
+    def sims(encoder):
+        vectors = encoder.encode(texts)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors @ vectors.T
+
+    assert not np.allclose(sims(numpy_path), sims(NumpyStaticEncoder.from_model(base)), atol=1e-3)
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["config"]["group_by"] == "task" and info["config"]["mnrl_directions"] == "all"
+
+
 @pytest.mark.parametrize(
-    "kwargs", [{"epochs": 0}, {"epochs": -1}, {"batch_size": 1}, {"recipe": "x"}, {"learning_rate": -1.0}]
+    "kwargs",
+    [
+        {"epochs": 0},
+        {"epochs": -1},
+        {"batch_size": 1},
+        {"recipe": "x"},
+        {"learning_rate": -1.0},
+        {"group_by": "x"},
+        {"mnrl_directions": "x"},
+        {"pre_tokenizer": "x"},
+        {"pairs_per_instruction": 0},
+    ],
 )
 def test_bad_config(kwargs):
     from instr_select.encoder import AlignConfig
@@ -72,6 +117,7 @@ def _jsonl_source(tmp_path, rows):
         (["--epochs", "-1"], "--epochs must be 1 or more"),
         (["--batch-size", "1"], "--batch-size must be 2 or more"),
         (["--base-model", "no/such/model"], "model hub is not reachable"),
+        (["--positives", "0"], "--positives must be 1 or more"),
     ],
 )
 def test_cli_bad_input_exits_2(cli, tmp_path, args, message):

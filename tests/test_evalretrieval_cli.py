@@ -86,10 +86,16 @@ def test_eval_retrieval_writes_trec_files(cli, tiny_data, tmp_path):
     # a held-out template is never in the index the queries ran against
     held = [json.loads(line) for line in (out / "p3.queries.jsonl").read_text().splitlines()]
     niv2_self = list(ir_measures.read_trec_run(str(out / "niv2.aligned.run")))
-    queries = {json.loads(line)["id"]: json.loads(line)["task"] for line in (out / "niv2.queries.jsonl").read_text().splitlines()}
+    queries = {
+        json.loads(line)["id"]: json.loads(line)["task"]
+        for line in (out / "niv2.queries.jsonl").read_text().splitlines()
+    }
     assert all(r.doc_id != queries[r.query_id] for r in niv2_self)  # the query task is excluded
     assert all(q["task"].startswith("promptsource:") for q in held)
     assert (out / "results.md").read_text().startswith("| system |")
+    ceiling = report["ceilings"]["p3"]
+    assert ceiling["queries"] == 5 and 0 <= ceiling["success@1_ceiling"] <= 1
+    assert set(ceiling["success@1_answerable"]) == set(SYSTEMS)
     assert (out / "encoders" / "aligned" / "training_info.json").is_file()
 
 
@@ -118,3 +124,22 @@ def test_holdout_is_deterministic_and_leak_free(data_dir):
         assert len(task.instructions) == len(p3.get(query.task_key).instructions) - 1
     _, queries_c = hold_out_templates(p3, seed=1)
     assert [q.text for q in queries_c] != [q.text for q in queries_a]
+
+
+def test_duplicated_elsewhere_bounds_success_at_1():
+    from instr_select.evaluation import hold_out_templates
+    from instr_select.evaluation.holdout import duplicated_elsewhere
+    from instr_select.tasks import Task, TaskCollection
+
+    shared = ["Fill the blank: {{text}}", "Which word fits? {{text}}", "Complete {{text}}", "Guess {{text}}"]
+    tasks = TaskCollection(
+        [
+            Task(task_id="cbt/CN", meta_dataset="p3", instructions=list(shared), source="cbt"),
+            Task(task_id="cbt/NE", meta_dataset="p3", instructions=list(shared), source="cbt"),
+            Task(task_id="imdb", meta_dataset="p3", instructions=[f"Review {i}: {{{{text}}}}" for i in range(4)]),
+        ]
+    )
+    train, queries = hold_out_templates(tasks, 4, seed=0)
+    flags = dict(zip((q.task_key for q in queries), duplicated_elsewhere(train, queries), strict=True))
+    # cbt/CN's held-out template is still a template of cbt/NE (and vice versa): unanswerable
+    assert flags == {"p3:cbt/CN": True, "p3:cbt/NE": True, "p3:imdb": False}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -11,7 +12,10 @@ from instr_select.selection import Selection
 from instr_select.tasks import Example, Task, TaskCollection
 from instr_select.uncertainty.active import split_pool
 
-from .test_uncertainty_select import write_pool
+
+def write_pool(path: Path, tasks: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(t) for t in tasks) + "\n")
+    return path
 
 
 def rows(n: int) -> list[dict]:

@@ -146,3 +146,31 @@ def test_cache_reuses_and_resumes(tmp_path) -> None:
     assert values(score_tasks(redo, tasks, config, tmp_path, False)) == values(scores)
     assert len(redo.nll_calls) == 2
     assert json.loads(files[0].read_text())["model"] == "toy"
+
+
+def test_tiny_model_scores_match_unbatched_computation() -> None:
+    """On a seeded tiny T5, the batched scorer equals the formula applied to one-by-one target_nll calls."""
+    from instr_select.tuning.modeling import format_prompt, generate, load_model, target_nll
+    from instr_select.uncertainty.backend import BundleScorer, model_hash
+
+    task = make_task(instruction="Copy the input word exactly as it is given", inputs=("alpha beta", "gamma", "delta"))
+    texts = [task.instructions[0], "alpha beta gamma delta", "copy the word"]
+    bundle = load_model("tiny-t5", texts=texts, seed=3)
+    scorer = BundleScorer(bundle, max_new_tokens=5, batch_size=4)
+    assert scorer.model_id == model_hash(load_model("tiny-t5", texts=texts, seed=3))
+    assert scorer.model_id != model_hash(load_model("tiny-t5", texts=texts, seed=4))
+    config = ScoreConfig(n_instances=3, k_perturbations=4, seed=1)
+    score = score_task(scorer, task, config)
+    variants = task_perturbations(task, config)
+    diffs, p0s, nll0 = [], [], []
+    for i in task_instances(task, config):
+        x = task.examples[i].input
+        y = generate(bundle, [format_prompt(task.instructions[0], x)], max_new_tokens=5)[0]
+        base = float(target_nll(bundle, [format_prompt(task.instructions[0], x)], [y])[0])
+        nll0.append(base)
+        p0s.append(math.exp(-base))
+        for v in variants:
+            diffs.append(abs(math.exp(-float(target_nll(bundle, [format_prompt(v, x)], [y])[0])) - p0s[-1]))
+    assert score.pu == pytest.approx(sum(diffs) / len(diffs), rel=1e-4, abs=1e-9)
+    assert score.pp == pytest.approx(sum(p0s) / len(p0s), rel=1e-4)
+    assert score.perplexity == pytest.approx(math.exp(sum(nll0) / len(nll0)), rel=1e-4)

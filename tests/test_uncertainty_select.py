@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from instr_select.errors import ConfigError
@@ -15,7 +17,22 @@ from instr_select.uncertainty.scoring import TaskScore
 from instr_select.uncertainty.selectors import parse_selectors, random_tasks, rank_scores, select_from_pool
 from instr_select.uncertainty.taskmap import plot_taskmap, region, thresholds, write_csv, write_json
 
-from .test_uncertainty_scoring import ToyScorer
+
+class ToyScorer:
+    """A fixed toy model (as in test_uncertainty_scoring): PU grows with the instruction's length."""
+
+    model_id = "toy"
+
+    def prompt(self, instruction: str, input: str) -> str:
+        return f"{instruction}||{input}"
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        return [p.split("||")[1].split()[0] for p in prompts]
+
+    def target_nll(self, prompts: Sequence[str], targets: Sequence[str]) -> np.ndarray:
+        return np.array(
+            [0.1 * len(p.split("||")[0].split()) + 0.05 * len(y) for p, y in zip(prompts, targets, strict=True)]
+        )
 
 
 def fake(key: str, pu: float, pp: float, ppl: float) -> TaskScore:
@@ -116,7 +133,7 @@ def test_select_command_with_tiny_model(tmp_path, cli) -> None:
     assert any(s["key"] == "jsonl:task0" for s in scores)
     assert "fewer than the asked instances" in result.err
     # cached: the second run reuses every score
-    cached = cli(*args, "-v")
+    cached = cli("-v", *args)
     assert cached.code == 0 and "reused 4 cached task score(s)" in cached.err
 
 

@@ -49,6 +49,35 @@ from instr_select.cli.options import data_dir_option, lenient_option
     show_default=True,
     help="Share of multi-instruction groups giving one held-out dev instruction (picks the checkpoint).",
 )
+@click.option(
+    "--positives",
+    "pairs_per_instruction",
+    type=int,
+    default=4,
+    show_default=True,
+    help="mnrl: positives drawn per instruction and epoch.",
+)
+@click.option(
+    "--group-by",
+    type=click.Choice(["source", "task"]),
+    default="source",
+    show_default=True,
+    help="Positives: instructions of one source dataset, or of one task.",
+)
+@click.option(
+    "--mnrl-directions",
+    type=click.Choice(["standard", "symmetric", "all"]),
+    default="standard",
+    show_default=True,
+    help="mnrl: anchor->positive only, both ways, or all four in-batch directions (GTE).",
+)
+@click.option(
+    "--pre-tokenizer",
+    type=click.Choice(["bert", "jinja"]),
+    default="bert",
+    show_default=True,
+    help="From-scratch WordPiece: BERT punctuation splitting, or Jinja markup and field names kept whole.",
+)
 @data_dir_option
 @lenient_option
 def train_encoder(
@@ -64,6 +93,10 @@ def train_encoder(
     vocab_size: int,
     dim: int,
     dev_fraction: float,
+    pairs_per_instruction: int,
+    group_by: str,
+    mnrl_directions: str,
+    pre_tokenizer: str,
     data_dir: str | None,
     lenient: bool,
 ) -> None:
@@ -85,11 +118,16 @@ def train_encoder(
         vocab_size=vocab_size,
         dim=dim,
         dev_fraction=dev_fraction,
+        pairs_per_instruction=pairs_per_instruction,
+        group_by=group_by,
+        mnrl_directions=mnrl_directions,
+        pre_tokenizer=pre_tokenizer,
     )
     config.validate()  # bad options fail before any data or model is loaded
     if base_model is not None:
-        from instr_select.encoder.io import _check_model_dir
         from pathlib import Path
+
+        from instr_select.encoder.io import _check_model_dir
 
         _check_model_dir(Path(base_model))
     tasks = load_sources(sources, data_dir=data_dir, lenient=lenient)

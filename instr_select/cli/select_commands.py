@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ def _apply(func, options):
     return func
 
 
-def _pool_options(func):
+def _pool_options(func, pool_size: int | None = None):
+    size_help = "Use a seeded random subset of this many tasks" + (" (0: the whole pool)." if pool_size else ".")
     return _apply(
         func,
         [
@@ -31,7 +31,9 @@ def _pool_options(func):
                 metavar="SOURCE",
                 help="Pool source, repeatable or comma-separated (NAME or NAME=PATH).",
             ),
-            click.option("--pool-size", type=int, default=None, help="Use a seeded random subset of this many tasks."),
+            click.option(
+                "--pool-size", type=int, default=pool_size, show_default=pool_size is not None, help=size_help
+            ),
             click.option(
                 "--skip-empty", is_flag=True, help="Leave out pool tasks without examples instead of failing."
             ),
@@ -91,9 +93,22 @@ def _cache(opts: dict[str, Any]) -> Path | None:
 def _pool(opts: dict[str, Any]):
     from instr_select.uncertainty.pool import load_pool
 
-    return load_pool(
-        opts["pool"], opts["data_dir"], opts["pool_size"], opts["seed"], opts["skip_empty"], opts["lenient"]
-    )
+    size = opts["pool_size"] or None  # 0: the whole pool
+    return load_pool(opts["pool"], opts["data_dir"], size, opts["seed"], opts["skip_empty"], opts["lenient"])
+
+
+def _quiet_models(opts: dict[str, Any]) -> None:
+    """--quiet also silences the loading/saving bars of transformers."""
+    if opts["quiet"]:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+
+
+def _model_label(model: str) -> str:
+    """A short model name for titles: the last two path parts of a directory."""
+    parts = Path(model).parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else model
 
 
 def _report_short(scores) -> None:
@@ -106,9 +121,9 @@ def _report_short(scores) -> None:
 
 
 def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    from instr_select.uncertainty.taskmap import _atomic_write
+    from instr_select.atomic import write_json
 
-    _atomic_write(Path(path), lambda h: json.dump(payload, h, indent=2, ensure_ascii=False))
+    write_json(path, payload)
 
 
 @click.command()
@@ -136,6 +151,7 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
             raise ConfigError(f"--selector {selector} scores the pool with a model: pass --model DIR (or tiny-t5)")
         from instr_select.uncertainty.backend import describe, load_scorer
 
+        _quiet_models(opts)
         scorer = load_scorer(model, tasks, opts["seed"], opts["max_new_tokens"], opts["batch_size"])
         params.update(model=model, model_info=describe(scorer.bundle), max_new_tokens=opts["max_new_tokens"])
     selection, scores = select_from_pool(
@@ -182,6 +198,7 @@ def taskmap(
     from instr_select.uncertainty.taskmap import plot_taskmap, thresholds, write_csv, write_json
 
     tasks = _pool(opts)
+    _quiet_models(opts)
     scorer = load_scorer(model, tasks, opts["seed"], opts["max_new_tokens"], opts["batch_size"])
     config = _config(opts)
     scores = score_tasks(scorer, tasks, config, cache_dir=_cache(opts), progress=not opts["quiet"])
@@ -199,7 +216,9 @@ def taskmap(
         "pool_size": len(tasks),
         **provenance(),
     }
-    plot_taskmap(scores, limits, out, labels=labels, title=f"Task map ({', '.join(opts['pool'])}, {Path(model).name})")
+    plot_taskmap(
+        scores, limits, out, labels=labels, title=f"Task map ({', '.join(opts['pool'])}, {_model_label(model)})"
+    )
     write_csv(scores, limits, csv_path)
     write_json(scores, limits, json_path, info)
     from collections import Counter
@@ -230,7 +249,7 @@ def taskmap(
 @click.option("--train-batch-size", type=int, default=8, show_default=True)
 @click.option("--metric", type=click.Choice(["rougeL", "exact_match", "mc_accuracy"]), default="rougeL")
 @_model_option("tiny-t5")
-@_pool_options
+@(lambda f: _pool_options(f, pool_size=40))
 @_score_options
 def active(
     out: str,
@@ -273,8 +292,9 @@ def active(
         score=_config(opts),
     )
     pool = _pool(opts)
+    _quiet_models(opts)
     evaluation = load_pool(eval_sources, opts["data_dir"], None, opts["seed"], True) if eval_sources else held_out
-    train, held = split_pool(pool, evaluation, opts["seed"])
+    train, held = split_pool(pool, evaluation, opts["seed"], metric)
     info = {"pool": list(opts["pool"]), **provenance()}
     run = ActiveRun(train, held, model, out, config, info, progress=not opts["quiet"], echo=click.echo)
     click.echo(f"pool {len(train)} tasks, held out {len(held)}: {', '.join(t.key for t in held)}")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from instr_select.atomic import write_json
 from instr_select.cli.options import data_dir_option
 from instr_select.errors import ConfigError
 
@@ -138,12 +136,7 @@ def evaluate(
     if report_path is None:
         base = Path(model_path) if Path(model_path).is_dir() else Path(".")
         report_path = str(base / f"eval_{task.key.replace(':', '_').replace('/', '_')}.json")
-    out = Path(report_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2, ensure_ascii=False)
-    os.replace(tmp, out)
+    out = write_json(report_path, report)
     m = report["metrics"]
     click.echo(
         f"{task.key}: {report['examples']} examples  exact_match={m['exact_match']}  rougeL={m['rougeL']}  "

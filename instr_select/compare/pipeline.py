@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from instr_select.atomic import write_json, write_text
 from instr_select.compare.config import CompareConfig
-from instr_select.compare.report import bar_chart, markdown, summarize, write_json
+from instr_select.compare.report import bar_chart, markdown, summarize
 from instr_select.errors import ConfigError
 from instr_select.selection import SelectedTask
 from instr_select.tasks import Task, TaskCollection
@@ -256,6 +257,9 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
         {"format": RUN_FORMAT, "config_hash": config.hash, "config": config.to_dict(), "command": " ".join(sys.argv)},
     )
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one line per cell instead of a loading bar per model
     targets = resolve_targets(config.targets, data_dir)
     pool = load_pool(config, targets, data_dir)
     base_model = prepare_base_model(config, pool, targets, out)
@@ -341,5 +345,5 @@ def write_report(
         out / "results.json", {"config": config.to_dict(), "summary": summary, "baseline": baseline, "cells": cells}
     )
     header = f"# Selector comparison\n\n{title}. Scores in percent (mean ± std over seeds).\n\n"
-    report_path.write_text(header + text, encoding="utf-8")
+    write_text(report_path, header + text)
     return ComparisonResult(summary, text, report_path, chart, out / "results.json")

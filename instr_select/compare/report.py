@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import statistics
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from instr_select.atomic import atomic_file
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -34,8 +33,17 @@ def summarize(cells: list[dict[str, Any]], selectors: list[str]) -> dict[str, An
         t: {s: dict(zip(("mean", "std"), _mean_std(scores[t, s]), strict=True)) for s in selectors if scores[t, s]}
         for t in targets
     }
-    per_selector = {s: [statistics.fmean(scores[t, s]) for t in targets if scores[t, s]] for s in selectors}
-    overall = {s: dict(zip(("mean", "std"), _mean_std(v), strict=True)) for s, v in per_selector.items() if v}
+    # overall: the mean over targets; its spread is over seeds of the per-seed mean over targets
+    by_seed: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for cell in cells:
+        by_seed[cell["selector"], cell["seed"]].append(cell["score"])
+    overall = {}
+    for s in selectors:
+        per_target = [statistics.fmean(scores[t, s]) for t in targets if scores[t, s]]
+        if per_target:
+            seed_means = [statistics.fmean(v) for (sel, _), v in by_seed.items() if sel == s]
+            spread = statistics.stdev(seed_means) if len(seed_means) > 1 else 0.0
+            overall[s] = {"mean": statistics.fmean(per_target), "std": spread}
     overlap: dict[str, float] = {}
     for a, b in itertools.combinations(selectors, 2):
         values = [
@@ -108,26 +116,7 @@ def bar_chart(summary: dict[str, Any], selectors: list[str], path: Path, title: 
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, ncol=min(len(shown), 5))
     fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=130, format="png")
     plt.close(fig)
     return path
-
-
-def write_atomic(path: Path, write) -> None:
-    """Write through ``write(tmp_path)`` then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(path: Path, data: Any) -> None:
-    def dump(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-
-    write_atomic(path, dump)

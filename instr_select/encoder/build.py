@@ -57,9 +57,7 @@ def lsa_token_embeddings(tokenizer, texts: Sequence[str], dim: int, seed: int = 
     for i, enc in enumerate(encodings):
         rows.extend([i] * len(enc.ids))
         cols.extend(enc.ids)
-    counts = sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(encodings), vocab_size)
-    )
+    counts = sparse.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(encodings), vocab_size))
     counts.sum_duplicates()
     doc_freq = np.bincount(counts.indices, minlength=vocab_size)
     idf = np.log((1 + len(encodings)) / (1 + doc_freq)) + 1.0
@@ -74,13 +72,15 @@ def lsa_token_embeddings(tokenizer, texts: Sequence[str], dim: int, seed: int = 
     return weights, StaticInit(components=rank, documents=len(encodings))
 
 
-def build_static_encoder(texts: Sequence[str], vocab_size: int = 8000, dim: int = 256, seed: int = 0):
+def build_static_encoder(
+    texts: Sequence[str], vocab_size: int = 8000, dim: int = 256, seed: int = 0, pre_tokenizer: str = "bert"
+):
     """A ``SentenceTransformer`` of one ``StaticEmbedding`` module, built from scratch on ``texts``."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
     texts = [t for t in texts if t.strip()]
-    tokenizer = train_wordpiece(texts, vocab_size=vocab_size)
+    tokenizer = train_wordpiece(texts, vocab_size=vocab_size, pre_tokenizer=pre_tokenizer)
     weights, init = lsa_token_embeddings(tokenizer, texts, dim, seed)
     module = StaticEmbedding(tokenizer, embedding_weights=weights)
     model = SentenceTransformer(modules=[module], device="cpu")
@@ -89,6 +89,7 @@ def build_static_encoder(texts: Sequence[str], vocab_size: int = 8000, dim: int 
         "vocab_size": tokenizer.get_vocab_size(),
         "dim": dim,
         "seed": seed,
+        "pre_tokenizer": pre_tokenizer,
         "init": init.__dict__,
     }
     return model
@@ -102,6 +103,7 @@ def build_transformer_encoder(
     heads: int = 4,
     max_length: int = 256,
     seed: int = 0,
+    pre_tokenizer: str = "bert",
 ):
     """A small BERT-style Transformer with mean pooling, randomly initialised (seeded), WordPiece on ``texts``."""
     import torch
@@ -110,7 +112,7 @@ def build_transformer_encoder(
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     texts = [t for t in texts if t.strip()]
-    tokenizer = train_wordpiece(texts, vocab_size=vocab_size)
+    tokenizer = train_wordpiece(texts, vocab_size=vocab_size, pre_tokenizer=pre_tokenizer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         unk_token="[UNK]",
@@ -145,5 +147,6 @@ def build_transformer_encoder(
         "layers": layers,
         "heads": heads,
         "seed": seed,
+        "pre_tokenizer": pre_tokenizer,
     }
     return model

@@ -42,7 +42,8 @@ def load_encoder(name_or_path: str | Path):
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
     except Exception as exc:  # a damaged directory fails in many ways inside the library
         raise DataError(
-            path, f"cannot be loaded as a sentence-transformers model ({type(exc).__name__}: {str(exc)[:200]})",
+            path,
+            f"cannot be loaded as a sentence-transformers model ({type(exc).__name__}: {str(exc)[:200]})",
             "re-create it with `instr-select train-encoder`",
         ) from None
 

@@ -46,11 +46,16 @@ def seeded(seed: int, *parts: object) -> random.Random:
     return random.Random(int(digest[:16], 16))
 
 
-def positive_groups(tasks: TaskCollection) -> list[Group]:
-    """Group the distinct instructions of ``tasks`` by meta-dataset and source dataset."""
+GROUPINGS = ("task", "source")
+
+
+def positive_groups(tasks: TaskCollection, by: str = "source") -> list[Group]:
+    """Group the distinct instructions of ``tasks`` by meta-dataset and source dataset (``by="source"``)
+    or by task (``by="task"``: e.g. tweet_eval/hate and tweet_eval/irony stay apart)."""
     groups: dict[str, Group] = {}
     for task in tasks:
-        group = groups.setdefault(f"{task.meta_dataset}:{task.source_key}", Group(f"{task.meta_dataset}:{task.source_key}", []))
+        key = f"{task.meta_dataset}:{task.source_key}" if by == "source" else task.key
+        group = groups.setdefault(key, Group(key, []))
         group.task_keys.append(task.key)
         for text in task.instructions:
             if text not in group.texts:

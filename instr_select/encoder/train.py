@@ -16,12 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.encoder.io import describe_base, load_encoder, replace_dir
-from instr_select.encoder.pairs import Group, insta_pairs, mnrl_pairs, positive_groups, require_pairs, split_dev
+from instr_select.encoder.pairs import (
+    GROUPINGS,
+    Group,
+    insta_pairs,
+    mnrl_pairs,
+    positive_groups,
+    require_pairs,
+    split_dev,
+)
+from instr_select.encoder.vocab import PRE_TOKENIZERS
 from instr_select.errors import ConfigError
 from instr_select.tasks import TaskCollection
 
 log = logging.getLogger(__name__)
 RECIPES = ("mnrl", "insta")
+# MultipleNegativesRankingLoss directions: standard (anchor -> positives), symmetric (+ positive -> anchors),
+# all (+ anchor -> anchors and positive -> positives, as in GTE's improved contrastive loss).
+MNRL_DIRECTIONS = {
+    "standard": ("query_to_doc",),
+    "symmetric": ("query_to_doc", "doc_to_query"),
+    "all": ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"),
+}
 ARCHITECTURES = ("static", "transformer")
 
 
@@ -35,12 +51,15 @@ class AlignConfig:
     learning_rate: float | None = None  # static: 0.02, transformer: 1e-4
     seed: int = 0
     dev_fraction: float = 0.2
-    pairs_per_instruction: int = 2  # mnrl: positives drawn per instruction and epoch
+    pairs_per_instruction: int = 4  # mnrl: positives drawn per instruction and epoch (4 > 2 on the nested dev)
+    mnrl_directions: str = "standard"  # standard | symmetric | all (see MNRL_DIRECTIONS)
+    group_by: str = "source"  # positives: instructions of one "task" or of one "source" dataset
     insta_subsample: float = 0.4
     insta_negative_below: float = 0.3
     architecture: str = "static"  # used only when no base model is given
     vocab_size: int = 8000
     dim: int = 256
+    pre_tokenizer: str = "bert"  # WordPiece pre-tokenizer of a from-scratch base: "jinja" or "bert"
     warmup_ratio: float = 0.1
 
     def validate(self) -> None:
@@ -48,14 +67,26 @@ class AlignConfig:
             raise ConfigError(f"--recipe {self.recipe!r} is unknown (choose one of: {', '.join(RECIPES)})")
         if self.architecture not in ARCHITECTURES:
             raise ConfigError(f"--architecture {self.architecture!r} is unknown (choose {' or '.join(ARCHITECTURES)})")
+        if self.pre_tokenizer not in PRE_TOKENIZERS:
+            raise ConfigError(f"pre_tokenizer {self.pre_tokenizer!r} is unknown (choose {' or '.join(PRE_TOKENIZERS)})")
+        if self.mnrl_directions not in MNRL_DIRECTIONS:
+            raise ConfigError(
+                f"mnrl_directions {self.mnrl_directions!r} is unknown (choose one of: {', '.join(MNRL_DIRECTIONS)})"
+            )
+        if self.group_by not in GROUPINGS:
+            raise ConfigError(f"group_by {self.group_by!r} is unknown (choose {' or '.join(GROUPINGS)})")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"--epochs must be 1 or more, not {self.epochs}")
         if self.batch_size < 2:
-            raise ConfigError(f"--batch-size must be 2 or more (in-batch negatives need a batch), not {self.batch_size}")
+            raise ConfigError(
+                f"--batch-size must be 2 or more (in-batch negatives need a batch), not {self.batch_size}"
+            )
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ConfigError(f"--lr must be positive, not {self.learning_rate}")
         if not 0 <= self.dev_fraction < 1:
             raise ConfigError(f"dev_fraction must be in [0, 1), not {self.dev_fraction}")
+        if self.pairs_per_instruction < 1:
+            raise ConfigError(f"--positives must be 1 or more, not {self.pairs_per_instruction}")
         if self.vocab_size < 100 or self.dim < 2:
             raise ConfigError("--vocab-size must be at least 100 and --dim at least 2")
 
@@ -70,7 +101,9 @@ def _progress_callback(progress: Callable[[str], None]):
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
             if "loss" in logs:
-                progress(f"  epoch {logs.get('epoch', 0):.2f}  step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}")
+                progress(
+                    f"  epoch {logs.get('epoch', 0):.2f}  step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}"
+                )
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             metrics = metrics or {}
@@ -94,8 +127,17 @@ def _dev_evaluator(train_groups: list[Group], dev: list[tuple[str, str]]):
     queries = {f"q{i}": text for i, (text, _) in enumerate(dev)}
     relevant = {f"q{i}": members.get(key, set()) for i, (_, key) in enumerate(dev)}
     return InformationRetrievalEvaluator(
-        queries, corpus, relevant, name="dev", accuracy_at_k=[1, 5], precision_recall_at_k=[5], map_at_k=[10],
-        mrr_at_k=[10], ndcg_at_k=[10], write_csv=False, batch_size=256,
+        queries,
+        corpus,
+        relevant,
+        name="dev",
+        accuracy_at_k=[1, 5],
+        precision_recall_at_k=[5],
+        map_at_k=[10],
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        write_csv=False,
+        batch_size=256,
     )
 
 
@@ -117,12 +159,14 @@ def train_encoder(
     say = progress or log.info
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.time()
-    groups = positive_groups(tasks)
+    groups = positive_groups(tasks, config.group_by)
     require_pairs(groups)
     split = split_dev(groups, config.dev_fraction, seed=config.seed)
     require_pairs(split.groups)
     model, base_info = _base_model(base, split.train_texts, config)
-    say(f"base: {base_info['name']}; {len(split.groups)} groups, {len(split.train_texts)} training instructions, {len(split.dev_queries)} dev queries")
+    say(
+        f"base: {base_info['name']}; {len(split.groups)} groups, {len(split.train_texts)} training instructions, {len(split.dev_queries)} dev queries"
+    )
 
     import torch
     from datasets import Dataset
@@ -135,7 +179,7 @@ def train_encoder(
         columns = mnrl_pairs(split.groups, config.pairs_per_instruction, config.seed)
         group_of = columns.pop("group")
         dataset = Dataset.from_dict(columns)
-        loss = losses.MultipleNegativesRankingLoss(model)
+        loss = losses.MultipleNegativesRankingLoss(model, directions=MNRL_DIRECTIONS[config.mnrl_directions])
         from instr_select.encoder.sampler import NoDuplicateGroupsBatchSampler
 
         sampler: Any = functools.partial(NoDuplicateGroupsBatchSampler, groups=group_of)
@@ -152,7 +196,9 @@ def train_encoder(
     evaluator = _dev_evaluator(split.groups, split.dev_queries) if split.dev_queries else None
     base_dev = evaluator(model) if evaluator else {}
     if base_dev:
-        say(f"  dev before training: Acc@1 {base_dev['dev_cosine_accuracy@1']:.4f}  MRR@10 {base_dev['dev_cosine_mrr@10']:.4f}")
+        say(
+            f"  dev before training: Acc@1 {base_dev['dev_cosine_accuracy@1']:.4f}  MRR@10 {base_dev['dev_cosine_mrr@10']:.4f}"
+        )
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +228,11 @@ def train_encoder(
             dataloader_num_workers=0,
         )
         trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            loss=loss,
+            evaluator=evaluator,
             callbacks=[_progress_callback(say)],
         )
         from transformers.trainer_callback import PrinterCallback
@@ -190,7 +240,11 @@ def train_encoder(
         trainer.remove_callback(PrinterCallback)  # progress goes through ``say``, keeping stdout clean
         result = trainer.train()
         history = [
-            {k: v for k, v in entry.items() if k in ("epoch", "loss", "eval_dev_cosine_accuracy@1", "eval_dev_cosine_mrr@10")}
+            {
+                k: v
+                for k, v in entry.items()
+                if k in ("epoch", "loss", "eval_dev_cosine_accuracy@1", "eval_dev_cosine_mrr@10")
+            }
             for entry in trainer.state.log_history
         ]
         best_dev = evaluator(model) if evaluator else {}
@@ -232,9 +286,21 @@ def _base_model(base: Any, texts: list[str], config: AlignConfig):
 
     if base is None:
         if config.architecture == "transformer":
-            model = build_transformer_encoder(texts, vocab_size=config.vocab_size, dim=min(config.dim, 256), seed=config.seed)
+            model = build_transformer_encoder(
+                texts,
+                vocab_size=config.vocab_size,
+                dim=min(config.dim, 256),
+                seed=config.seed,
+                pre_tokenizer=config.pre_tokenizer,
+            )
         else:
-            model = build_static_encoder(texts, vocab_size=config.vocab_size, dim=config.dim, seed=config.seed)
+            model = build_static_encoder(
+                texts,
+                vocab_size=config.vocab_size,
+                dim=config.dim,
+                seed=config.seed,
+                pre_tokenizer=config.pre_tokenizer,
+            )
         info = getattr(model, "_instr_select_init", {})
         return model, {"name": f"scratch-{info.get('architecture', config.architecture)}", **info}
     if isinstance(base, (str, Path)):

@@ -5,19 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PRE_TOKENIZERS = ("jinja", "bert")
+# Jinja/promptsource markup kept whole: ``{{``, ``}}``, ``{%``, ``%}``, ``|||``, and identifiers with
+# underscores (``answer_choices``, ``question_stem``): field names carry the dataset's identity.
+JINJA_PIECES = r"\{\{|\}\}|\{%|%\}|\|\|\||\w+|[^\w\s]"
 
 
-def train_wordpiece(texts: Sequence[str], vocab_size: int = 8000, min_frequency: int = 1):
-    """Train a lowercasing WordPiece tokenizer (BERT-style normalizer and pre-tokenizer) on ``texts``.
+def train_wordpiece(texts: Sequence[str], vocab_size: int = 8000, min_frequency: int = 1, pre_tokenizer: str = "bert"):
+    """Train a lowercasing WordPiece tokenizer (BERT normalizer) on ``texts``.
 
-    Training is deterministic for a given list of texts. The tokenizer carries BERT's special tokens
-    (used by the Transformer option); the static encoder tokenizes without them.
+    ``pre_tokenizer``: "jinja" keeps template markup and underscore identifiers whole; "bert" is BERT's
+    (splits every punctuation character, so ``{{answer_choices}}`` becomes 7 pieces). Training is
+    deterministic for a given list of texts. The tokenizer carries BERT's special tokens (used by the
+    Transformer option); the static encoder tokenizes without them.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    if pre_tokenizer == "jinja":
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(JINJA_PIECES), behavior="isolated")]
+        )
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,

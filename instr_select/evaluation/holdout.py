@@ -25,7 +25,9 @@ def _rng(seed: int, key: str) -> random.Random:
     return random.Random(int(digest[:16], 16))
 
 
-def hold_out_templates(tasks: TaskCollection, min_templates: int = 4, seed: int = 0) -> tuple[TaskCollection, list[Query]]:
+def hold_out_templates(
+    tasks: TaskCollection, min_templates: int = 4, seed: int = 0
+) -> tuple[TaskCollection, list[Query]]:
     """Hold out one instruction of every task with ``min_templates`` or more (deterministic by seed).
 
     Returns the remaining tasks (held-out instructions removed; every other task unchanged) and
@@ -72,3 +74,21 @@ def category_queries(tasks: TaskCollection, max_queries: int | None = None, seed
     if max_queries is not None and len(queries) > max_queries:
         queries = sorted(_rng(seed, "category-queries").sample(queries, max_queries), key=lambda q: int(q.query_id[1:]))
     return queries
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def duplicated_elsewhere(index_tasks: TaskCollection, queries: list[Query]) -> list[bool]:
+    """For each query: does another task of the index hold the same text (case and whitespace ignored)?
+
+    Such a query cannot be answered by any text-similarity retriever: the other task's copy scores
+    the maximum (identical text, identical embedding) while the query's own task lost that template.
+    The share of queries without one is the Success@1 ceiling (e.g. cbt/CN vs cbt/NE, anli vs glue/mnli).
+    """
+    owners: dict[str, set[str]] = {}
+    for task in index_tasks:
+        for text in task.instructions:
+            owners.setdefault(_normalized(text), set()).add(task.key)
+    return [bool(owners.get(_normalized(q.text), set()) - {q.task_key} - set(q.exclude_keys)) for q in queries]

@@ -23,7 +23,7 @@ from typing import Any
 
 from instr_select.encoder.train import AlignConfig
 from instr_select.errors import ConfigError, DataError
-from instr_select.evaluation.holdout import Query, category_queries, hold_out_templates
+from instr_select.evaluation.holdout import Query, category_queries, duplicated_elsewhere, hold_out_templates
 from instr_select.evaluation.trec import Qrels, Run, doc_id, measure, write_qrels, write_run
 from instr_select.tasks import TaskCollection
 
@@ -53,6 +53,7 @@ class Benchmark:
     queries: list[Query]
     measures: tuple[str, ...]
     meta_dataset: str
+    duplicated: list[bool] = field(default_factory=list)  # query text also in another index task
 
 
 def _load(source: str, data_dir: str | Path | None) -> TaskCollection:
@@ -74,11 +75,12 @@ def prepare(config: EvalConfig, data_dir: str | Path | None = None) -> tuple[Tas
         train, queries = hold_out_templates(p3, config.min_templates, config.seed)
         if not queries:
             raise DataError(
-                config.p3_source, f"no task has {config.min_templates} or more templates to hold one out",
+                config.p3_source,
+                f"no task has {config.min_templates} or more templates to hold one out",
                 "evaluate on a P3 copy with several templates per dataset",
             )
         collection += train
-        benchmarks.append(Benchmark("p3", queries, P3_MEASURES, _meta(train)))
+        benchmarks.append(Benchmark("p3", queries, P3_MEASURES, _meta(train), duplicated_elsewhere(train, queries)))
     if config.niv2_source is not None:
         niv2 = _load(config.niv2_source, data_dir)
         queries = category_queries(niv2, config.niv2_max_queries, config.seed)
@@ -124,34 +126,60 @@ def evaluate_retrieval(
         from instr_select.retrieval import Retriever
 
         results: dict[str, dict[str, dict[str, float]]] = {}
+        ceilings: dict[str, dict[str, Any]] = {}
         for bench in benchmarks:
             qrels: Qrels = {q.query_id: {doc_id(k): v for k, v in q.relevant.items()} for q in bench.queries}
             write_qrels(staged / f"{bench.name}.qrels", qrels)
             (staged / f"{bench.name}.queries.jsonl").write_text(
-                "".join(json.dumps({"id": q.query_id, "instruction": q.text, "task": q.task_key}) + "\n" for q in bench.queries),
+                "".join(
+                    json.dumps({"id": q.query_id, "instruction": q.text, "task": q.task_key}) + "\n"
+                    for q in bench.queries
+                ),
                 encoding="utf-8",
             )
             results[bench.name] = {}
+            duplicated = bench.duplicated or [False] * len(bench.queries)
+            answerable = {q.query_id for q, dup in zip(bench.queries, duplicated, strict=True) if not dup}
+            if bench.duplicated:
+                ceilings[bench.name] = {
+                    "queries": len(bench.queries),
+                    "duplicated_elsewhere": len(bench.queries) - len(answerable),
+                    "success@1_ceiling": round(len(answerable) / len(bench.queries), 4),
+                    "success@1_answerable": {},
+                }
             for system in SYSTEMS:
-                index_name, method = {"bm25": ("aligned", "bm25"), "untrained": ("untrained", "dense"),
-                                      "aligned": ("aligned", "dense"), "hybrid": ("aligned", "hybrid")}[system]
+                index_name, method = {
+                    "bm25": ("aligned", "bm25"),
+                    "untrained": ("untrained", "dense"),
+                    "aligned": ("aligned", "dense"),
+                    "hybrid": ("aligned", "hybrid"),
+                }[system]
                 t0 = time.time()
                 run = _run(Retriever(indexes[index_name], method, config.aggregate), bench, config.k)
                 write_run(staged / f"{bench.name}.{system}.run", run, system)
                 scores = measure(qrels, run, bench.measures)
                 results[bench.name][system] = {m: round(v, 4) for m, v in scores.items()}
-                progress(f"{bench.name:<5} {system:<10} " + "  ".join(f"{m} {v:.4f}" for m, v in scores.items())
-                         + f"  ({len(bench.queries)} queries, {time.time() - t0:.1f} s)")
+                if bench.name in ceilings and answerable:
+                    sub = measure({q: qrels[q] for q in answerable}, {q: run[q] for q in answerable}, ("Success@1",))
+                    ceilings[bench.name]["success@1_answerable"][system] = round(sub["Success@1"], 4)
+                progress(
+                    f"{bench.name:<5} {system:<10} "
+                    + "  ".join(f"{m} {v:.4f}" for m, v in scores.items())
+                    + f"  ({len(bench.queries)} queries, {time.time() - t0:.1f} s)"
+                )
         report = {
             "format": 1,
             "results": results,
             "queries": {b.name: len(b.queries) for b in benchmarks},
+            "ceilings": ceilings,
             "index_tasks": len(collection),
             "index_instructions": sum(len(t.instructions) for t in collection),
             "config": asdict(config),
             "notes": [
                 "Success@1 = Acc@1, RR@10 = MRR@10 (ir-measures names)",
                 "held-out P3 templates are in neither tokenizer, embedding init, alignment pairs nor index",
+                "ceilings: a P3 query whose exact text is a template of another index task cannot be ranked "
+                "first by any text-similarity retriever; success@1_answerable = Success@1 over the other queries",
                 "bm25 and hybrid use the same index instructions; hybrid = reciprocal-rank fusion of aligned dense and bm25",
             ],
             "seconds": round(time.time() - started, 1),
@@ -176,19 +204,26 @@ def _encoders_and_indexes(config: EvalConfig, collection: TaskCollection, folder
     if config.aligned_encoder is not None:
         aligned = load_encoder(config.aligned_encoder)
         progress(f"aligned encoder: {config.aligned_encoder} (must not have seen the held-out templates)")
-        untrained_path = Path(config.aligned_encoder)
-        info = untrained_path / "training_info.json"
+        sibling = Path(config.aligned_encoder).parent / "untrained"  # layout written by this evaluation
+        info = Path(config.aligned_encoder) / "training_info.json"
         base_name = json.loads(info.read_text())["base"].get("name") if info.is_file() else None
-        untrained = load_encoder(base_name) if base_name and Path(base_name).is_dir() else None
+        candidates = [p for p in (sibling, Path(base_name) if base_name else None) if p is not None and p.is_dir()]
+        untrained = load_encoder(candidates[0]) if candidates else None
         if untrained is None:
             raise ConfigError(f"{config.aligned_encoder}: its training_info.json names no local base model to compare")
     else:
         # The untrained encoder is exactly the aligned encoder's starting point (same texts, same seed).
-        split = split_dev(positive_groups(collection), config.align.dev_fraction, seed=config.align.seed)
+        split = split_dev(
+            positive_groups(collection, config.align.group_by), config.align.dev_fraction, seed=config.align.seed
+        )
         progress(f"building the untrained encoder on {len(split.train_texts)} training instructions")
-        untrained = build_static_encoder(split.train_texts, config.align.vocab_size, config.align.dim, config.align.seed)
+        untrained = build_static_encoder(
+            split.train_texts, config.align.vocab_size, config.align.dim, config.align.seed, config.align.pre_tokenizer
+        )
         untrained.save(str(folder / "untrained"))
-        train_encoder(collection, folder / "untrained", folder / "aligned", config.align, command=command, progress=progress)
+        train_encoder(
+            collection, folder / "untrained", folder / "aligned", config.align, command=command, progress=progress
+        )
         aligned = load_encoder(folder / "aligned")
     progress("indexing the leave-out collection")
     return {

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
 from instr_select.index import faiss_store
 from instr_select.index.encoders import EncoderHandle, normalize_rows, resolve_encoder
@@ -80,26 +77,6 @@ def embed_collection(tasks, encoder: Any, factory: str | None = None, handle: En
     built = InstructionIndex(manifest, records, texts, vectors, index, query_encoder)
     built.handle = handle  # kept for writing the encoder into the directory
     return built
-
-
-@contextmanager
-def atomic_directory(out: Path) -> Iterator[Path]:
-    """Yield a temporary sibling directory; on success it replaces ``out``, on failure it is removed."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; an index is an ordinary directory
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-        os.replace(out, old / out.name)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_tables(directory: Path, index: InstructionIndex, mode: str = "w") -> None:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
 from instr_select.selection import SelectedTask, Selection
 from instr_select.tasks import Example, Task, TaskCollection
@@ -277,26 +276,13 @@ def save_mixture(
     from instr_select.tuning.export import write_formats
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
+        raise ConfigError(f"--out {out} exists and is not a mixture directory (choose a new path)")
+    with atomic_directory(out) as tmp:
         write_jsonl(tmp / RECORDS, mixture.records)
         files = write_formats(mixture.records, tmp, formats, llama_factory)
         manifest = {**mixture.manifest, "files": {RECORDS: "canonical records", **files}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        if out.exists():
-            if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file()):
-                raise ConfigError(f"--out {out} exists and is not a mixture directory (choose a new path)")
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     mixture.manifest = manifest
     return out
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -234,9 +233,7 @@ def _load_hub(name: str) -> ModelBundle:
 def save_model(bundle: ModelBundle, out: str | Path, extra_files: dict[str, dict[str, Any]] | None = None) -> Path:
     """Save model, tokenizer and ``instr_select_model.json`` atomically; ``load_model(out)`` reads it."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with atomic_directory(out) as tmp:
         bundle.model.save_pretrained(tmp)
         bundle.tokenizer.save_pretrained(tmp)
         info = {
@@ -247,17 +244,6 @@ def save_model(bundle: ModelBundle, out: str | Path, extra_files: dict[str, dict
         (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
         for file_name, data in (extra_files or {}).items():
             (tmp / file_name).write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -166,6 +166,11 @@ def tune(
         else:
             collator = _CausalCollator(bundle.tokenizer.pad_token_id)
             trainer = Trainer(model=bundle.model, args=args, train_dataset=train_set, data_collator=collator)
+        if not config.progress:
+            from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+            trainer.remove_callback(PrinterCallback)
+            trainer.remove_callback(ProgressCallback)
         start = time.perf_counter()
         with cpu_threads(bundle):
             result = trainer.train()

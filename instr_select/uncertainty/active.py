@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instr_select.atomic import atomic_file, write_json
 from instr_select.errors import ConfigError, DataError
 from instr_select.tasks import Task, TaskCollection
 from instr_select.uncertainty.perturb import stable_seed
 from instr_select.uncertainty.scoring import ScoreConfig
 from instr_select.uncertainty.selectors import parse_selectors, random_tasks, select_from_pool
-from instr_select.uncertainty.taskmap import _atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +62,33 @@ class ActiveConfig:
         return asdict(self)
 
 
+def is_multiple_choice(task: Task) -> bool:
+    return any(len(e.options) > 1 for e in task.examples)
+
+
 def split_pool(
-    pool: TaskCollection, held_out: int | TaskCollection, seed: int
+    pool: TaskCollection, held_out: int | TaskCollection, seed: int, metric: str = "rougeL"
 ) -> tuple[TaskCollection, TaskCollection]:
-    """(training pool, held-out tasks); pool tasks sharing a held-out task's source are removed."""
+    """(training pool, held-out tasks); pool tasks sharing a held-out task's source are removed.
+
+    With ``metric="mc_accuracy"`` the held-out tasks are drawn among the multiple-choice tasks.
+    """
     if isinstance(held_out, TaskCollection):
         evaluation = held_out
     else:
         if held_out < 1:
             raise ConfigError("--held-out must be at least 1 (or pass --eval SOURCE)")
-        evaluation = TaskCollection(random_tasks(list(pool), held_out, stable_seed("held-out", seed)))
+        candidates = [t for t in pool if metric != "mc_accuracy" or is_multiple_choice(t)]
+        if not candidates:
+            raise ConfigError("--metric mc_accuracy needs multiple-choice tasks, and the pool has none")
+        evaluation = TaskCollection(random_tasks(candidates, held_out, stable_seed("held-out", seed)))
     sources = {t.source_key for t in evaluation}
     train = pool.filter(predicate=lambda t: t.source_key not in sources and t.key not in evaluation)
     return train, evaluation
 
 
 def _json(path: Path, payload: dict[str, Any]) -> Path:
-    return _atomic_write(path, lambda h: json.dump(payload, h, indent=2, ensure_ascii=False, default=str))
+    return write_json(path, payload)
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -296,7 +306,6 @@ class ActiveRun:
 
 def plot_curve(curves: dict[str, list[dict[str, Any]]], metric: str, path: Path) -> Path:
     """Held-out score against the number of training tasks, one line per selector."""
-    import os
 
     import matplotlib
 
@@ -312,8 +321,7 @@ def plot_curve(curves: dict[str, list[dict[str, Any]]], metric: str, path: Path)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

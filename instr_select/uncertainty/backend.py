@@ -19,11 +19,13 @@ if TYPE_CHECKING:
 
 def model_hash(bundle: ModelBundle) -> str:
     """A content hash of a model's weights and tokenizer vocabulary (the score cache key)."""
+    import torch
+
     h = hashlib.sha256()
     for name, tensor in sorted(bundle.model.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        h.update(t.view(-1).view(dtype=torch.uint8).numpy().tobytes())
     vocab = bundle.tokenizer.get_vocab()
     h.update(json.dumps(sorted(vocab.items()), ensure_ascii=False).encode("utf-8"))
     h.update(b"enc-dec" if bundle.is_encoder_decoder else b"causal")

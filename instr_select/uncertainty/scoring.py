@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from instr_select.atomic import write_json
 from instr_select.errors import ConfigError, DataError
 from instr_select.tasks import Example, Task, TaskCollection
 from instr_select.uncertainty.perturb import perturb_instruction, sample_indices
@@ -217,10 +216,7 @@ class ScoreCache:
             "model": self.model_id,
             "config": asdict(self.config),
         }
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".score.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, ensure_ascii=False)
-        os.replace(tmp, self._path(task))
+        write_json(self._path(task), record, indent=None)
 
 
 def score_tasks(

@@ -8,9 +8,6 @@ the tasks that are not ambiguous.
 from __future__ import annotations
 
 import csv
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from instr_select.atomic import atomic_file
+from instr_select.atomic import write_json as atomic_json
 from instr_select.uncertainty.scoring import TaskScore
 
 REGIONS: tuple[str, ...] = ("ambiguous", "easy", "difficult")
@@ -52,33 +51,19 @@ def rows(scores: Sequence[TaskScore], limits: Thresholds) -> list[dict[str, Any]
     return [{**{f: getattr(s, f) for f in FIELDS if f != "region"}, "region": region(s, limits)} for s in scores]
 
 
-def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_csv(scores: Sequence[TaskScore], limits: Thresholds, path: str | Path) -> Path:
-    def write(handle) -> None:
+    with atomic_file(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(FIELDS))
         writer.writeheader()
         writer.writerows(rows(scores, limits))
-
-    return _atomic_write(Path(path), write)
+    return Path(path)
 
 
 def write_json(scores: Sequence[TaskScore], limits: Thresholds, path: str | Path, info: dict[str, Any]) -> Path:
     table = rows(scores, limits)
     counts = {r: sum(1 for row in table if row["region"] == r) for r in REGIONS}
     payload = {"thresholds": {"pu": limits.pu, "pp": limits.pp}, "counts": counts, "tasks": table, **info}
-    return _atomic_write(Path(path), lambda h: json.dump(payload, h, indent=2, ensure_ascii=False))
+    return atomic_json(path, payload)
 
 
 def _short(label: str, width: int = 28) -> str:
@@ -124,10 +109,7 @@ def plot_taskmap(
     ax.grid(alpha=0.25)
     ax.legend(loc="best", fontsize=8, frameon=True)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return Path(path)
