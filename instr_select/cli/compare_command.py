@@ -31,6 +31,14 @@ from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, Compare
     "--eval-examples", type=int, default=Budget.eval_examples, show_default=True, help="Target examples scored."
 )
 @click.option(
+    "--max-source-length", type=int, default=Budget.max_source_length, show_default=True, help="Prompt tokens kept."
+)
+@click.option(
+    "--uncertainty-candidates", type=int, default=200, show_default=True, help="Pool tasks scored per seed (0: all)."
+)
+@click.option("--uncertainty-instances", type=int, default=5, show_default=True, help="n instances per scored task.")
+@click.option("--uncertainty-perturbations", type=int, default=5, show_default=True, help="k perturbed instructions.")
+@click.option(
     "--base-encoder", type=click.Path(), default=None, help="Encoder for 'instruction' (default: built from the pool)."
 )
 @click.option(
@@ -51,6 +59,10 @@ def compare(
     batch_size: int,
     learning_rate: float,
     eval_examples: int,
+    max_source_length: int,
+    uncertainty_candidates: int,
+    uncertainty_instances: int,
+    uncertainty_perturbations: int,
     base_encoder: str | None,
     aligned_encoder: str | None,
     out: str,
@@ -71,7 +83,10 @@ def compare(
         selectors=[s.strip() for s in selectors.split(",") if s.strip()],
         seeds=seeds,
         model=model,
-        budget=Budget(examples_per_task, max_steps, batch_size, learning_rate, eval_examples),
+        budget=Budget(examples_per_task, max_steps, batch_size, learning_rate, eval_examples, max_source_length),
+        uncertainty_instances=uncertainty_instances,
+        uncertainty_perturbations=uncertainty_perturbations,
+        uncertainty_candidates=uncertainty_candidates,
         base_encoder=base_encoder,
         aligned_encoder=aligned_encoder,
     )

@@ -21,10 +21,11 @@ class Budget:
     """The same training budget for every selection."""
 
     examples_per_task: int = 16
-    max_steps: int = 60
+    max_steps: int = 20
     batch_size: int = 8
     learning_rate: float = 1e-3
-    eval_examples: int = 40
+    eval_examples: int = 30
+    max_source_length: int = 256
 
 
 @dataclass
@@ -40,6 +41,7 @@ class CompareConfig:
     budget: Budget = field(default_factory=Budget)
     uncertainty_instances: int = 5
     uncertainty_perturbations: int = 5
+    uncertainty_candidates: int = 200  # tasks scored per seed (a seeded sample of the pool); 0 = all
     base_encoder: str | None = None
     aligned_encoder: str | None = None
     encoder_epochs: int = 1
@@ -66,7 +68,9 @@ class CompareConfig:
         if not self.pool:
             raise ConfigError("no pool: pass --pool SOURCE (e.g. --pool bigbench)")
         budget = self.budget
-        for name in ("examples_per_task", "max_steps", "batch_size", "eval_examples"):
+        if self.uncertainty_candidates < 0:
+            raise ConfigError(f"--uncertainty-candidates must be >= 0, got {self.uncertainty_candidates}")
+        for name in ("examples_per_task", "max_steps", "batch_size", "eval_examples", "max_source_length"):
             if getattr(budget, name) <= 0:
                 raise ConfigError(f"budget {name} must be >= 1, got {getattr(budget, name)}")
 

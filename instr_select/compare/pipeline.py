@@ -169,10 +169,17 @@ class Selectors:
             k_perturbations=self.config.uncertainty_perturbations,
             seed=seed,
         )
+        candidates = self.pool
+        if 0 < self.config.uncertainty_candidates < len(self.pool):
+            keys = sorted(t.key for t in self.pool)
+            sample = set(
+                random.Random(f"uncertainty-candidates:{seed}").sample(keys, self.config.uncertainty_candidates)
+            )
+            candidates = self.pool.filter(predicate=lambda t: t.key in sample)
         selection, _ = select_from_pool(
-            self.pool,
+            candidates,
             "uncertainty",
-            len(self.pool),
+            len(candidates),
             scorer=self._load_scorer(),
             config=config,
             cache_dir=self.out / "uncertainty-cache",
@@ -226,6 +233,7 @@ def train_selection(
         max_steps=budget.max_steps,
         batch_size=budget.batch_size,
         learning_rate=budget.learning_rate,
+        max_source_length=budget.max_source_length,
         seed=seed,
         progress=False,
     )
@@ -321,7 +329,9 @@ def _baseline(config: CompareConfig, base_model: str | Path, target: Task, out: 
 
     path = _cell_path(out, target.key, "no-tuning", 0)
     if not path.is_file():
-        report = evaluate_target(config, load_model(base_model), target)
+        bundle = load_model(base_model)
+        bundle.info["max_source_length"] = config.budget.max_source_length  # as the tuned cells truncate
+        report = evaluate_target(config, bundle, target)
         write_json(path, {"target": target.key, "report": report, "score": primary_metric(report)[1]})
     return json.loads(path.read_text(encoding="utf-8"))["score"]
 
