@@ -134,7 +134,12 @@ def test_load_refuses_missing_or_corrupt(built: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         InstructionIndex.load(tmp_path / "nowhere")
     (built / "faiss.index").write_bytes(b"garbage")
+    index = InstructionIndex.load(built)  # a flat index is searched exactly with numpy: FAISS is read lazily
+    assert index.exact
     with pytest.raises(DataError, match="FAISS"):
+        index.faiss_index  # noqa: B018 - reading it (as --add does) reports the damage
+    (built / "faiss.index").unlink()
+    with pytest.raises(DataError, match="faiss.index: is missing"):
         InstructionIndex.load(built)
     (built / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):
@@ -157,3 +162,16 @@ def test_torch_encoder_index_and_in_memory_model(tmp_path: Path) -> None:
     index = InstructionIndex.load(path)
     assert index.manifest.encoder["query_path"] == "numpy" and (path / "encoder" / "modules.json").is_file()
     np.testing.assert_allclose(index.encode_queries([ENTAIL])[0], index.vectors[0], atol=1e-5)
+
+
+def test_exact_numpy_search_equals_flat_faiss(built: Path) -> None:
+    import numpy as np
+
+    index = InstructionIndex.load(built)
+    queries = index.encode_queries(["answer the question", "translate the sentence", ""])
+    scores, ids = index.dense_hits(queries, 5)
+    faiss_scores, faiss_ids = index.faiss_index.search(np.ascontiguousarray(queries), 5)
+    np.testing.assert_allclose(scores, faiss_scores, rtol=1e-5, atol=1e-6)
+    # same instructions up to the order of exact ties
+    for row, faiss_row, s in zip(ids, faiss_ids, scores, strict=True):
+        assert sorted(row[s > s[-1] + 1e-6]) == sorted(faiss_row[s > s[-1] + 1e-6])

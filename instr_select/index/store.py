@@ -85,7 +85,7 @@ class InstructionIndex:
         self.tasks = tasks
         self.texts = texts
         self.vectors = vectors
-        self.faiss_index = faiss_index
+        self._faiss_index = faiss_index  # None: loaded from the directory when first needed
         self.encoder = encoder  # has .encode(texts) -> float32 rows
         self.directory = directory
         self._bm25 = bm25
@@ -93,6 +93,17 @@ class InstructionIndex:
         self._by_key = {t.key: i for i, t in enumerate(tasks)}
         self.instr_task = np.repeat(np.arange(len(tasks), dtype=np.int32), [t.count for t in tasks])
         self.task_meta = np.array([t.meta_dataset for t in tasks], dtype=object)
+
+    @property
+    def exact(self) -> bool:
+        """A flat index: exact inner products, which numpy computes without loading FAISS."""
+        return self.manifest.factory.replace("IDMap2,", "").replace("IDMap,", "") == "Flat"
+
+    @property
+    def faiss_index(self):
+        if self._faiss_index is None:
+            self._faiss_index = _load_faiss(self.directory / FAISS_FILE, self.dim, len(self))
+        return self._faiss_index
 
     # --- sizes and lookups -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -133,10 +144,12 @@ class InstructionIndex:
 
     def dense_hits(self, queries: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``m`` instructions per query: (scores, ids), best first; ids -1 pad."""
-        import faiss
-
         m = max(1, min(m, len(self)))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.exact:
+            return _exact_top(self.vectors, queries, m)
+        import faiss
+
         if len(queries) > SMALL_BATCH:
             return self.faiss_index.search(queries, m)
         # OpenMP start-up dominates a single query (about 4x slower on 2 busy cores): run it on one thread
@@ -192,7 +205,8 @@ class InstructionIndex:
             raise DataError(
                 directory / VECTORS_FILE, f"holds {vectors.shape[1]}-d vectors, manifest says {manifest.dim}", REBUILD
             )
-        faiss_index = _load_faiss(directory / FAISS_FILE, manifest.dim, len(texts))
+        if not (directory / FAISS_FILE).is_file():
+            raise DataError(directory / FAISS_FILE, "is missing", REBUILD)
         query_path = manifest.encoder["query_path"]
         if verify:
             found = files_hash(query_files(directory, query_path), directory)
@@ -201,7 +215,10 @@ class InstructionIndex:
                     directory, "encoder files do not match the manifest's encoder hash (changed or damaged)", REBUILD
                 )
         query_encoder = _load_query_encoder(directory, manifest)
-        return cls(manifest, tasks, texts, vectors, faiss_index, query_encoder, directory)
+        index = cls(manifest, tasks, texts, vectors, None, query_encoder, directory)
+        if not index.exact:
+            index.faiss_index  # noqa: B018 - approximate indexes are checked and loaded now
+        return index
 
 
 def _check_encoder(directory: Path, manifest: Manifest, encoder: str | Path) -> None:
@@ -249,6 +266,18 @@ def _load_vectors(path: Path) -> np.ndarray:
     if vectors.ndim != 2 or vectors.dtype != np.float32:
         raise DataError(path, "is not a 2-d float32 matrix", REBUILD)
     return vectors
+
+
+def _exact_top(vectors: np.ndarray, queries: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top ``m`` inner products per query (what a flat FAISS index returns), best first."""
+    scores = queries @ np.asarray(vectors).T
+    if m < scores.shape[1]:
+        ids = np.argpartition(-scores, m - 1, axis=1)[:, :m]
+    else:
+        ids = np.tile(np.arange(scores.shape[1]), (len(queries), 1))
+    top = np.take_along_axis(scores, ids, axis=1)
+    order = np.argsort(-top, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(ids, order, axis=1).astype(np.int64)
 
 
 def _load_faiss(path: Path, dim: int, count: int):
