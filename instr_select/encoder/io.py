@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -11,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
+from instr_select.hashing import dir_hash
 
 # Files that record how a model was made, not what it computes: left out of the content hash.
-_NOT_HASHED = {"training_info.json", "README.md"}
 
 
 def _check_model_dir(path: Path) -> None:
@@ -50,19 +49,8 @@ def load_encoder(name_or_path: str | Path):
 
 def encoder_hash(path: str | Path) -> str:
     """SHA-256 over the relative paths and contents of a saved model directory (provenance files excluded)."""
-    path = Path(path)
-    _check_model_dir(path)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = file.relative_to(path).as_posix()
-        if rel in _NOT_HASHED or rel.startswith("checkpoints/"):
-            continue
-        digest.update(rel.encode() + b"\0")
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        digest.update(b"\0")
-    return digest.hexdigest()
+    _check_model_dir(Path(path))
+    return dir_hash(path)
 
 
 def is_static_encoder(path: str | Path) -> bool:

@@ -14,9 +14,10 @@ import numpy as np
 
 from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
+from instr_select.hashing import dir_hash, files_hash
 from instr_select.index import faiss_store
 from instr_select.index.encoders import EncoderHandle, normalize_rows, resolve_encoder
-from instr_select.index.manifest import Manifest, command_line, files_hash, now
+from instr_select.index.manifest import Manifest, command_line, now
 from instr_select.index.store import (
     BM25_DIR,
     ENCODER_DIR,
@@ -124,8 +125,6 @@ def build_index(
             handle.static.save(tmp / STATIC_DIR)
         manifest = index.manifest
         if handle.hash in ("in-memory", "unhashed"):
-            from instr_select.index.manifest import dir_hash
-
             manifest.encoder["hash"] = dir_hash(tmp / ENCODER_DIR)
         manifest.encoder["files_hash"] = files_hash(query_files(tmp, handle.query_path), tmp)
         manifest.command = command or command_line()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from instr_select.errors import DataError
-from instr_select.index.manifest import dir_hash
+from instr_select.hashing import dir_hash
 from instr_select.index.static import NumpyStaticEncoder
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -16,26 +15,6 @@ from instr_select.errors import DataError
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 REBUILD = "rebuild it with `instr-select build-index` or scripts/build_default_index.py"
-
-
-def files_hash(paths: list[Path], root: Path) -> str:
-    """sha256 over (relative path, content) of files, in sorted order."""
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def dir_hash(directory: str | Path) -> str:
-    """Content hash of a directory (every file, README.md excluded since it holds no weights)."""
-    directory = Path(directory)
-    files = [p for p in directory.rglob("*") if p.is_file() and p.name != "README.md"]
-    return files_hash(files, directory)
 
 
 def library_versions() -> dict[str, str]:

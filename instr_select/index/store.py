@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from instr_select.errors import DataError
-from instr_select.index.manifest import REBUILD, Manifest, files_hash
+from instr_select.hashing import dir_hash, files_hash
+from instr_select.index.manifest import REBUILD, Manifest
 
 FAISS_FILE = "faiss.index"
 VECTORS_FILE = "vectors.npy"
@@ -222,8 +223,6 @@ class InstructionIndex:
 
 
 def _check_encoder(directory: Path, manifest: Manifest, encoder: str | Path) -> None:
-    from instr_select.index.manifest import dir_hash
-
     path = Path(encoder)
     if not path.is_dir():
         raise DataError(path, "encoder directory does not exist", "pass the encoder the index was built with")

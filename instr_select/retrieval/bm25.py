@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,8 +13,16 @@ from instr_select.errors import DataError
 BM25_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene", "stopwords": "en", "lower": True}
 
 
-def _tokenize(texts: Sequence[str]) -> list[list[str]]:
+def _bm25s():
+    """Import bm25s, which sets its own logger to DEBUG; follow the application's level instead."""
     import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.getLogger().getEffectiveLevel())
+    return bm25s
+
+
+def _tokenize(texts: Sequence[str]) -> list[list[str]]:
+    bm25s = _bm25s()
 
     return bm25s.tokenize(
         list(texts),
@@ -32,8 +41,7 @@ class BM25Scorer:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> BM25Scorer:
-        import bm25s
-
+        bm25s = _bm25s()
         model = bm25s.BM25(k1=BM25_PARAMS["k1"], b=BM25_PARAMS["b"], method=BM25_PARAMS["method"])
         model.index(_tokenize(texts), show_progress=False)
         return cls(model)
@@ -43,8 +51,7 @@ class BM25Scorer:
 
     @classmethod
     def load(cls, directory: str | Path) -> BM25Scorer:
-        import bm25s
-
+        bm25s = _bm25s()
         directory = Path(directory)
         if not directory.is_dir():
             raise DataError(directory, "BM25 index is missing", "rebuild the index with `instr-select build-index`")
