@@ -51,17 +51,16 @@ def build(args: argparse.Namespace) -> int:
     print(f"loaded {len(tasks):,} tasks, {n_instr:,} instructions from {', '.join(recipe['sources'])}", flush=True)
     config = AlignConfig(**recipe["alignment"], **{k: v for k, v in recipe["encoder"].items() if k != "seed"})
     encoder_dir = out.parent / f".{out.name}-encoder-{digest[:12]}"
-    if not (encoder_dir / "modules.json").is_file():
-        tmp = out.parent / f".{out.name}-encoder-tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        train_encoder(tasks, None, tmp, config, command="scripts/build_default_index.py", progress=print)
-        shutil.rmtree(encoder_dir, ignore_errors=True)
-        tmp.rename(encoder_dir)
+    if not (encoder_dir / "modules.json").is_file():  # written atomically: present means complete
+        train_encoder(tasks, None, encoder_dir, config, command="scripts/build_default_index.py", progress=print)
     trained = time.perf_counter()
     print(f"encoder ready in {trained - started:.1f} s: {encoder_dir}", flush=True)
     command = "python scripts/build_default_index.py " + " ".join(sys.argv[1:])
     extra = {"recipe": recipe, "recipe_hash": digest, "recipe_file": str(args.recipe)}
     build_index(tasks, encoder_dir, out, factory=recipe.get("factory"), command=command.strip(), extra=extra)
+    for stale in out.parent.glob(f".{out.name}-encoder-*"):  # encoders of earlier recipes
+        if stale != encoder_dir:
+            shutil.rmtree(stale, ignore_errors=True)
     done = time.perf_counter()
     print(f"indexed {n_instr:,} instructions in {done - trained:.1f} s ({n_instr / (done - trained):,.0f}/s): {out}")
     print(f"total {done - started:.1f} s")

@@ -299,8 +299,9 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
                 pending.setdefault((tuple(sorted(cell["selection"])), seed), []).append(cell)
 
     for number, ((_, seed), group) in enumerate(pending.items(), start=1):
-        names = ", ".join(sorted({f"{c['selector']}->{c['target']}" for c in group}))
-        print(f"[{number}/{len(pending)}] seed {seed}: training for {names}", file=sys.stderr)
+        selectors_in = ",".join(sorted({c["selector"] for c in group}))
+        first = group[0]["target"] + (f" and {len(group) - 1} more" if len(group) > 1 else "")
+        print(f"[{number}/{len(pending)}] seed {seed}, {selectors_in}: training for {first}", file=sys.stderr)
         bundle, training = train_selection(config, base_model, pool, group[0]["_chosen"], seed)
         for cell in group:
             report = evaluate_target(config, bundle, cell.pop("_task"))

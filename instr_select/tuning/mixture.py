@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
+from instr_select.loaders.files import iter_jsonl
 from instr_select.selection import SelectedTask, Selection
 from instr_select.tasks import Example, Task, TaskCollection
 from instr_select.tuning.modeling import format_prompt
@@ -306,14 +307,8 @@ def load_mixture(path: str | Path) -> Mixture:
     if not records_file.is_file():
         raise DataError(path, f"has no {RECORDS}", "re-run export")
     records = []
-    for number, line in enumerate(records_file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(records_file, f"invalid JSON ({exc.msg})", "re-run export", number) from None
-        if not isinstance(row, dict) or "prompt" not in row or "completion" not in row:
+    for number, row in iter_jsonl(records_file):
+        if "prompt" not in row or "completion" not in row:
             raise DataError(records_file, "a record needs 'prompt' and 'completion'", "re-run export", number)
         records.append(row)
     if not records:
