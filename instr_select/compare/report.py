@@ -68,11 +68,11 @@ def markdown(summary: dict[str, Any], selectors: list[str], baseline: dict[str, 
     lines.append("|" + " --- |" * (len(shown) + 2 + bool(baseline)))
     for target in summary["targets"]:
         row = summary["table"][target]
-        cells = [f"{row[s]['mean']:.3f} ± {row[s]['std']:.3f}" if s in row else "-" for s in shown]
-        extra = [f"{baseline[target]:.3f}"] if baseline and target in baseline else ([""] if baseline else [])
+        cells = [f"{row[s]['mean']:.1f} ± {row[s]['std']:.1f}" if s in row else "-" for s in shown]
+        extra = [f"{baseline[target]:.1f}"] if baseline and target in baseline else ([""] if baseline else [])
         lines.append(f"| {target} | {summary['metric'][target]} | " + " | ".join(cells + extra) + " |")
-    overall = [f"**{summary['overall'][s]['mean']:.3f}**" for s in shown]
-    base_mean = [f"{statistics.fmean(baseline.values()):.3f}"] if baseline else []
+    overall = [f"**{summary['overall'][s]['mean']:.1f}**" for s in shown]
+    base_mean = [f"{statistics.fmean(baseline.values()):.1f}"] if baseline else []
     lines.append("| **mean over targets** | | " + " | ".join(overall + base_mean) + " |")
     out = ["\n".join(lines), ""]
     out.append("Selection overlap (mean Jaccard of the chosen task sets, per target and seed):\n")
@@ -92,31 +92,35 @@ def markdown(summary: dict[str, Any], selectors: list[str], baseline: dict[str, 
 
 
 def bar_chart(summary: dict[str, Any], selectors: list[str], path: Path, title: str) -> Path:
-    """Grouped bars: one group per target plus the mean, one bar per selector, seed spread as error bars."""
+    """Grouped horizontal bars: one group per target plus the mean, one bar per selector, seed spread as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown = [s for s in selectors if s in summary["overall"]]
-    groups = [*summary["targets"], "mean"]
-    width = 0.8 / max(len(shown), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) + 2), 4.2))
+    groups = ["mean", *summary["targets"]]
+    height = 0.8 / max(len(shown), 1)
+    fig, ax = plt.subplots(figsize=(8.0, 1.6 + 0.16 * len(groups) * max(len(shown), 2)))
     for i, selector in enumerate(shown):
         means, errs = [], []
         for group in groups:
             cell = summary["overall"][selector] if group == "mean" else summary["table"][group].get(selector)
             means.append(cell["mean"] if cell else 0.0)
             errs.append(cell["std"] if cell else 0.0)
-        xs = [g + (i - (len(shown) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, means, width, yerr=errs, capsize=2, label=selector)
-    ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([g.split(":", 1)[-1] for g in groups], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("target score (mean over seeds)")
+        ys = [g + (i - (len(shown) - 1) / 2) * height for g in range(len(groups))]
+        ax.barh(ys, means, height, xerr=errs, capsize=2, label=selector)
+    ax.set_yticks(range(len(groups)))
+    labels = [g.split(":", 1)[-1] for g in groups]
+    labels[0] = "MEAN over targets"
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("target score, percent (mean over seeds; bars: spread over seeds)")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, ncol=min(len(shown), 5))
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     with atomic_file(path) as tmp:
-        fig.savefig(tmp, dpi=130, format="png")
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path

@@ -7,7 +7,6 @@ time); any other sentence-transformers model is loaded with torch only when it i
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,22 +54,10 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def load_sentence_transformer(name_or_path: str | Path):
-    """Load a sentence-transformers model offline (the encoder helper's loader when present)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from instr_select.encoder import load_encoder
-    except ImportError:
-        load_encoder = None
-    if load_encoder is not None:
-        return load_encoder(name_or_path)
-    from sentence_transformers import SentenceTransformer
+    """Load a sentence-transformers model offline (one clear error when it cannot be)."""
+    from instr_select.encoder import load_encoder
 
-    try:
-        return SentenceTransformer(str(name_or_path), local_files_only=True, device="cpu")
-    except Exception as exc:  # missing files, bad config: one line for the user
-        raise DataError(
-            name_or_path, f"cannot load encoder ({exc.__class__.__name__}: {exc})".splitlines()[0]
-        ) from None
+    return load_encoder(name_or_path)
 
 
 def _matrix_hash(static: NumpyStaticEncoder) -> str:
