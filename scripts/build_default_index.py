@@ -2,7 +2,8 @@
 
 Trains the default aligned encoder with the encoder package's ``train_encoder`` on all of the
 recipe's sources, then embeds every instruction with ``build_index``. Skips the work when an
-index built from the same recipe (same recipe hash) is already there; ``--force`` rebuilds.
+index built from the same recipe (same recipe hash) is already there; ``--force`` retrains
+the encoder and rebuilds.
 
     python scripts/build_default_index.py [--data-dir DIR] [--out indexes/default] [--force]
 """
@@ -51,6 +52,8 @@ def build(args: argparse.Namespace) -> int:
     print(f"loaded {len(tasks):,} tasks, {n_instr:,} instructions from {', '.join(recipe['sources'])}", flush=True)
     config = AlignConfig(**recipe["alignment"], **{k: v for k, v in recipe["encoder"].items() if k != "seed"})
     encoder_dir = out.parent / f".{out.name}-encoder-{digest[:12]}"
+    if args.force:
+        shutil.rmtree(encoder_dir, ignore_errors=True)
     if not (encoder_dir / "modules.json").is_file():  # written atomically: present means complete
         train_encoder(tasks, None, encoder_dir, config, command="scripts/build_default_index.py", progress=print)
     trained = time.perf_counter()
@@ -72,7 +75,7 @@ def main() -> int:
     parser.add_argument("--data-dir", default=None, help="folder of the meta-datasets (default ../shared/data)")
     parser.add_argument("--out", default=str(REPO / "indexes" / "default"))
     parser.add_argument("--recipe", default=str(REPO / "indexes" / "default.json"))
-    parser.add_argument("--force", action="store_true", help="rebuild even when the recipe is unchanged")
+    parser.add_argument("--force", action="store_true", help="retrain the encoder and rebuild the index")
     args = parser.parse_args()
     try:
         return build(args)
