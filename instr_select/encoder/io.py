@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -72,23 +70,3 @@ def describe_base(path: str | Path) -> dict[str, Any]:
     if info["static"]:
         info["architecture"] = "static"
     return info
-
-
-def replace_dir(staged: str | Path, target: str | Path) -> None:
-    """Move ``staged`` to ``target``, replacing an existing directory only once the new one is complete."""
-    staged, target = Path(staged), Path(target)
-    if target.exists() and not target.is_dir():
-        raise DataError(target, "exists and is not a directory", "choose another --out path")
-    backup = None
-    if target.exists():
-        backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, backup / "old")
-    try:
-        os.replace(staged, target)
-    except OSError:
-        if backup is not None:
-            os.replace(backup / "old", target)
-        raise
-    finally:
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)

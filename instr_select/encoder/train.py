@@ -6,7 +6,6 @@ import functools
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -15,7 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from instr_select.encoder.io import describe_base, load_encoder, replace_dir
+from instr_select.atomic import atomic_directory
+from instr_select.encoder.io import describe_base, load_encoder
 from instr_select.encoder.pairs import (
     GROUPINGS,
     Group,
@@ -202,8 +202,8 @@ def train_encoder(
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
+        work = Path(scratch)  # checkpoints of the dev-based selection; the model goes to ``out`` atomically
         epochs = config.resolved_epochs()
         steps_per_epoch = max(1, -(-len(dataset) // config.batch_size))
         args = SentenceTransformerTrainingArguments(
@@ -248,8 +248,6 @@ def train_encoder(
             for entry in trainer.state.log_history
         ]
         best_dev = evaluator(model) if evaluator else {}
-        staged = work / "model"
-        model.save(str(staged))
         info = {
             "format": 1,
             "kind": "instr-select aligned encoder",
@@ -272,10 +270,9 @@ def train_encoder(
             "command": command or " ".join(sys.argv),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        (staged / "training_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        replace_dir(staged, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with atomic_directory(out) as staged:
+            model.save(str(staged))
+            (staged / "training_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     if best_dev:
         say(f"saved {out} (best dev Acc@1 {best_dev['dev_cosine_accuracy@1']:.4f}, {info['seconds']} s)")
     return out

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instr_select.atomic import atomic_directory
 from instr_select.encoder.train import AlignConfig
 from instr_select.errors import ConfigError, DataError
 from instr_select.evaluation.holdout import Query, category_queries, duplicated_elsewhere, hold_out_templates
@@ -116,11 +115,7 @@ def evaluate_retrieval(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.time()
     collection, benchmarks = prepare(config, data_dir)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        staged = work / "eval"
+    with atomic_directory(out) as staged:
         (staged / "encoders").mkdir(parents=True)
         indexes = _encoders_and_indexes(config, collection, staged / "encoders", progress, command)
         from instr_select.retrieval import Retriever
@@ -188,11 +183,6 @@ def evaluate_retrieval(
         }
         (staged / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
         (staged / "results.md").write_text(results_table(results) + "\n", encoding="utf-8")
-        from instr_select.encoder.io import replace_dir
-
-        replace_dir(staged, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return report
 
 
