@@ -77,13 +77,10 @@ def tiny_static_model(texts: list[str], dim: int = 16, normalize: bool = False, 
     """A sentence-transformers StaticEmbedding model over a WordPiece tokenizer trained on ``texts``."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, StaticEmbedding
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=["[UNK]", "[PAD]", "[CLS]", "[SEP]"])
-    tokenizer.train_from_iterator(texts, trainer)
+    from instr_select.encoder.vocab import train_wordpiece
+
+    tokenizer = train_wordpiece(texts, vocab_size=400)  # deterministic, unlike the tokenizers trainer
     weights = np.random.default_rng(seed).standard_normal((tokenizer.get_vocab_size(), dim)).astype(np.float32)
     modules = [StaticEmbedding(tokenizer, embedding_weights=weights)] + ([Normalize()] if normalize else [])
     return SentenceTransformer(modules=modules, device="cpu")

@@ -78,12 +78,26 @@ def test_exclude_source_and_filters(index: InstructionIndex) -> None:
         retriever.search("translate", meta_datasets=["niv2"])
 
 
-@pytest.mark.parametrize("method", ["bm25", "hybrid"])
-def test_lexical_and_hybrid(index: InstructionIndex, method: str) -> None:
-    got = Retriever(index, method).search("translate this English sentence into French", k=3, guard=False)
+def test_lexical(index: InstructionIndex) -> None:
+    got = Retriever(index, "bm25").search("translate this English sentence into French", k=3, guard=False)
     assert got[0].task_id == "translate"
     assert got[0].matched_instruction == "Translate the sentence from English to French."
     assert got[0].categories == ["translation"]
+
+
+def test_hybrid_is_reciprocal_rank_fusion(index: InstructionIndex) -> None:
+    from instr_select.retrieval.retriever import RRF_K
+
+    text = "translate this English sentence into French"
+    depth = len(index.tasks)
+    fused: dict[str, float] = {}
+    for method in ("dense", "bm25"):
+        for r in Retriever(index, method).search(text, k=depth, guard=False):
+            fused[r.task_id] = fused.get(r.task_id, 0.0) + 1.0 / (RRF_K + r.rank)
+    got = Retriever(index, "hybrid").search(text, k=5, guard=False)
+    assert [r.score for r in got] == pytest.approx(sorted(fused.values(), reverse=True)[:5], abs=1e-6)
+    assert {r.task_id for r in got} <= {t for t, v in fused.items() if v >= got[-1].score - 1e-9}
+    assert "translate" in [r.task_id for r in got]  # first for BM25, so near the top of the fusion
 
 
 def test_search_many_matches_search(index: InstructionIndex) -> None:
