@@ -27,6 +27,7 @@ from instr_select.encoder.pairs import (
 )
 from instr_select.encoder.vocab import PRE_TOKENIZERS
 from instr_select.errors import ConfigError
+from instr_select.provenance import library_versions
 from instr_select.tasks import TaskCollection
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,7 @@ def train_encoder(
             "history": history,
             "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
             "seconds": round(time.time() - started, 1),
-            "versions": _versions(),
+            "versions": library_versions("sentence-transformers", "transformers", "torch", "datasets"),
             "command": command or " ".join(sys.argv),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -307,15 +308,3 @@ def _base_model(base: Any, texts: list[str], config: AlignConfig):
 
 def _default_lr(base_info: dict[str, Any]) -> float:
     return 0.02 if base_info.get("architecture") == "static" or base_info.get("static") else 1e-4
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for name in ("instr-select", "sentence-transformers", "transformers", "torch", "tokenizers", "datasets"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = "unknown"
-    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -11,22 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
+from instr_select.provenance import library_versions
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 REBUILD = "rebuild it with `instr-select build-index` or scripts/build_default_index.py"
-
-
-def library_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("instr-select", "numpy", "faiss-cpu", "tokenizers", "bm25s", "sentence-transformers", "torch"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def now() -> str:
@@ -51,7 +39,9 @@ class Manifest:
     normalized: bool = True
     search_params: dict[str, int] = field(default_factory=dict)
     bm25: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=library_versions)
+    versions: dict[str, str] = field(
+        default_factory=lambda: library_versions("faiss-cpu", "bm25s", "sentence-transformers")
+    )
     created: str = field(default_factory=now)
     command: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)

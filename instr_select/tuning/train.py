@@ -8,7 +8,6 @@ same command under ``accelerate launch`` or ``torchrun``; the Trainer handles th
 
 from __future__ import annotations
 
-import platform
 import sys
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from instr_select.errors import ConfigError, DataError
+from instr_select.provenance import library_versions
 from instr_select.tuning.modeling import (
     ModelBundle,
     causal_features,
@@ -63,16 +63,6 @@ class TuneConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         return TINY_LEARNING_RATE if bundle.info.get("kind") == "tiny" else PRETRAINED_LEARNING_RATE
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in ("instr_select", "torch", "transformers", "datasets", "accelerate", "tokenizers"):
-        try:
-            versions[name] = __import__(name).__version__
-        except Exception:  # a missing optional library is recorded as such
-            versions[name] = "missing"
-    return versions
 
 
 def _features(bundle: ModelBundle, records: Sequence[dict[str, Any]]) -> list[dict[str, list[int]]]:
@@ -190,7 +180,7 @@ def tune(
         "last_logged_loss": history[-1]["loss"] if history else None,
         "seconds": round(seconds, 2),
         "examples_per_second": result.metrics.get("train_samples_per_second"),
-        "versions": library_versions(),
+        "versions": library_versions("torch", "transformers", "datasets", "accelerate"),
         "command": " ".join(sys.argv),
         **(provenance or {}),
     }

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import platform
 import random
 import sys
 from collections.abc import Sequence
@@ -12,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import ConfigError
+from instr_select.provenance import library_versions
 from instr_select.tasks import TaskCollection
 from instr_select.uncertainty.perturb import stable_seed
 from instr_select.uncertainty.scoring import require_examples
@@ -56,10 +55,5 @@ def default_cache_dir() -> Path:
 
 def provenance() -> dict[str, Any]:
     """The command and library versions, recorded in every artifact."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("instr-select", "torch", "transformers", "numpy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[package] = metadata.version(package)
+    versions = library_versions("torch", "transformers")
     return {"command": " ".join(["instr-select", *sys.argv[1:]]), "versions": versions}
