@@ -25,6 +25,7 @@ def test_training_reduces_loss_and_writes_st_model(tmp_path):
     losses = [h["loss"] for h in info["history"] if "loss" in h]
     assert len(losses) >= 2 and losses[-1] < losses[0]
     assert info["dev_queries"] == 3 and info["recipe"] == "mnrl" and info["config"]["epochs"] == 3
+    assert info["text_view"] == "readable"  # what the index built on it will apply to instructions and queries
     assert any("dev after epoch" in line for line in lines)  # progress is reported
     assert (out / "modules.json").is_file()
     model = load_encoder(out)

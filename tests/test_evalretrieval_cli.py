@@ -69,12 +69,15 @@ def test_eval_retrieval_writes_trec_files(cli, tiny_data, tmp_path):
     result = cli(*args, "--vocab-size", "200", "--dim", "8", "--json")
     assert result.code == 0, result.err
     report = json.loads(result.out)
-    assert set(report["results"]) == {"p3", "niv2"}
-    assert report["queries"] == {"p3": 5, "niv2": 10}
+    assert set(report["results"]) == {"p3", "p3-dataset", "niv2"}
+    assert report["queries"] == {"p3": 5, "p3-dataset": 5, "niv2": 10}
     for system in SYSTEMS:
         assert set(report["results"]["p3"][system]) == {"Success@1", "RR@10", "R@5"}
         assert set(report["results"]["niv2"][system]) == {"nDCG@10"}
-        for bench, names in (("p3", ["Success@1", "RR@10", "R@5"]), ("niv2", ["nDCG@10"])):
+        # dataset-level relevance only adds relevant tasks: never a lower Success@1
+        assert report["results"]["p3-dataset"][system]["Success@1"] >= report["results"]["p3"][system]["Success@1"]
+        benches = (("p3", ["Success@1", "RR@10", "R@5"]), ("p3-dataset", ["Success@1", "RR@10"]), ("niv2", ["nDCG@10"]))
+        for bench, names in benches:
             run = out / f"{bench}.{system}.run"
             rows = list(ir_measures.read_trec_run(str(run)))
             assert rows and all(r.doc_id.startswith(("promptsource:", "niv2:")) for r in rows)
@@ -128,7 +131,7 @@ def test_holdout_is_deterministic_and_leak_free(data_dir):
 
 def test_duplicated_elsewhere_bounds_success_at_1():
     from instr_select.evaluation import hold_out_templates
-    from instr_select.evaluation.holdout import duplicated_elsewhere
+    from instr_select.evaluation.holdout import dataset_level, duplicated_elsewhere
     from instr_select.tasks import Task, TaskCollection
 
     shared = ["Fill the blank: {{text}}", "Which word fits? {{text}}", "Complete {{text}}", "Guess {{text}}"]
@@ -143,3 +146,7 @@ def test_duplicated_elsewhere_bounds_success_at_1():
     flags = dict(zip((q.task_key for q in queries), duplicated_elsewhere(train, queries), strict=True))
     # cbt/CN's held-out template is still a template of cbt/NE (and vice versa): unanswerable
     assert flags == {"p3:cbt/CN": True, "p3:cbt/NE": True, "p3:imdb": False}
+    # at the level of datasets every subset of cbt is relevant, so the copy in cbt/NE is a hit
+    by_dataset = dataset_level(queries, train)
+    assert [sorted(q.relevant) for q in by_dataset] == [["p3:cbt/CN", "p3:cbt/NE"]] * 2 + [["p3:imdb"]]
+    assert duplicated_elsewhere(train, by_dataset) == [False, False, False]

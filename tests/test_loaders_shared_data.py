@@ -20,6 +20,11 @@ def test_promptsource_counts(data_dir):
     assert rte.metadata["answer_choices"][0] == "Yes ||| No"
     assert len(rte.metadata["template_names"]) == len(rte.instructions)
     assert rte.examples == []  # offline: instruction-only
+    # A hub user namespace is part of the dataset name, not a collection of subsets.
+    coqa, quac = tasks.get("promptsource:Zaid/coqa_expanded"), tasks.get("promptsource:Zaid/quac_expanded")
+    assert coqa.metadata["dataset"] == "Zaid/coqa_expanded" and coqa.metadata["subset"] is None
+    assert (coqa.source, quac.source) == ("coqa_expanded", "quac_expanded")
+    assert tasks.get("promptsource:cbt/CN").source_key == tasks.get("promptsource:cbt/NE").source_key == "cbt"
 
 
 def test_bbh_counts_and_sources(data_dir):

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from instr_select.cli.options import data_dir_option, lenient_option
+from instr_select.cli.options import data_dir_option, lenient_option, text_view_option
 
 
 @click.command()
@@ -78,6 +78,7 @@ from instr_select.cli.options import data_dir_option, lenient_option
     show_default=True,
     help="From-scratch WordPiece: BERT punctuation splitting, or Jinja markup and field names kept whole.",
 )
+@text_view_option("readable", "What the encoder sees of each instruction: Jinja templates as words, or raw.")
 @data_dir_option
 @lenient_option
 def train_encoder(
@@ -97,6 +98,7 @@ def train_encoder(
     group_by: str,
     mnrl_directions: str,
     pre_tokenizer: str,
+    text_view: str,
     data_dir: str | None,
     lenient: bool,
 ) -> None:
@@ -122,6 +124,7 @@ def train_encoder(
         group_by=group_by,
         mnrl_directions=mnrl_directions,
         pre_tokenizer=pre_tokenizer,
+        text_view=text_view,
     )
     config.validate()  # bad options fail before any data or model is loaded
     if base_model is not None:

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from instr_select.cli.options import data_dir_option
+from instr_select.cli.options import data_dir_option, text_view_option
 
 
 def _none(value: str | None) -> str | None:
@@ -51,6 +51,7 @@ def _none(value: str | None) -> str | None:
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Tasks retrieved per query.")
 @click.option("--aggregate", type=click.Choice(["max", "mean", "vote"]), default="max", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@text_view_option("readable", "What encoders and BM25 see of each template: Jinja as words, or raw.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
 @data_dir_option
 def eval_retrieval(
@@ -68,10 +69,11 @@ def eval_retrieval(
     k: int,
     aggregate: str,
     seed: int,
+    text_view: str,
     as_json: bool,
     data_dir: str | None,
 ) -> None:
-    """Leave-out evaluation: P3 held-out templates (Success@1, RR@10, R@5) and NIV2 categories (nDCG@10)."""
+    """Leave-out evaluation: P3 held-out templates (Success@1, RR@10, R@5; by file and by dataset) and NIV2 categories (nDCG@10)."""
     from instr_select.encoder.train import AlignConfig
     from instr_select.errors import ConfigError
     from instr_select.evaluation.retrieval_eval import EvalConfig, evaluate_retrieval, results_table
@@ -80,7 +82,15 @@ def eval_retrieval(
         raise ConfigError(f"--min-templates must be 2 or more, not {min_templates}")
     if niv2_max_queries is not None and niv2_max_queries < 1:
         raise ConfigError(f"--niv2-max-queries must be 1 or more, not {niv2_max_queries}")
-    align = AlignConfig(recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed, vocab_size=vocab_size, dim=dim)
+    align = AlignConfig(
+        recipe=recipe,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        vocab_size=vocab_size,
+        dim=dim,
+        text_view=text_view,
+    )
     align.validate()
     config = EvalConfig(
         p3_source=_none(p3_source),

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from instr_select.cli.options import data_dir_option, lenient_option
+from instr_select.cli.options import data_dir_option, lenient_option, text_view_option
 from instr_select.errors import ConfigError
 
 
@@ -24,6 +24,11 @@ from instr_select.errors import ConfigError
 )
 @click.option("--add", "add", multiple=True, metavar="SOURCE", help="Append SOURCE to the existing index at --out.")
 @click.option("--seed", default=0, show_default=True, help="Seed for building the 'static' encoder.")
+@text_view_option(
+    None,
+    "What encoder and BM25 see of each instruction: 'readable' (Jinja templates as words) or 'raw'. "
+    "Default: the encoder's training view (training_info.json), else readable.",
+)
 @data_dir_option
 @lenient_option
 def build_index(
@@ -33,6 +38,7 @@ def build_index(
     factory: str | None,
     add: tuple[str, ...],
     seed: int,
+    text_view: str | None,
     data_dir: str | None,
     lenient: bool,
 ) -> None:
@@ -53,17 +59,20 @@ def build_index(
     started = time.perf_counter()
     tasks = load_sources(add or sources, data_dir=data_dir, report=report)
     if add:
-        if factory:
-            raise ConfigError("--factory cannot change an existing index; rebuild it instead")
+        if factory or text_view:
+            raise ConfigError("--factory and --text-view cannot change an existing index; rebuild it instead")
         path = add_to_index(out, tasks, command=command_line())
         verb = "added"
     else:
         model = encoder
         if encoder == "static":
             from instr_select.encoder import build_static_encoder
+            from instr_select.textview import DEFAULT_TEXT_VIEW, view_all
 
-            model = build_static_encoder([text for task in tasks for text in task.instructions], seed=seed)
-        path = build(tasks, model, out, factory=factory, command=command_line())
+            text_view = text_view or DEFAULT_TEXT_VIEW
+            texts = view_all(text_view, [text for task in tasks for text in task.instructions])
+            model = build_static_encoder(texts, seed=seed)
+        path = build(tasks, model, out, factory=factory, command=command_line(), text_view=text_view)
         verb = "indexed"
     instructions = sum(len(t.instructions) for t in tasks)
     seconds = time.perf_counter() - started

@@ -12,3 +12,15 @@ data_dir_option = click.option(
     help="Folder holding the meta-datasets (default: $INSTR_SELECT_DATA, else ../shared/data).",
 )
 lenient_option = click.option("--lenient", is_flag=True, help="Skip bad tasks and report how many and why.")
+
+TEXT_VIEW_CHOICES = ("readable", "raw")  # instr_select.textview.TEXT_VIEWS, named here so --help imports nothing
+
+
+def text_view_option(default: str | None, help: str):
+    return click.option(
+        "--text-view",
+        type=click.Choice(TEXT_VIEW_CHOICES),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )

@@ -29,6 +29,7 @@ from instr_select.encoder.vocab import PRE_TOKENIZERS
 from instr_select.errors import ConfigError
 from instr_select.provenance import library_versions
 from instr_select.tasks import TaskCollection
+from instr_select.textview import DEFAULT_TEXT_VIEW, text_view, view_tasks
 
 log = logging.getLogger(__name__)
 RECIPES = ("mnrl", "insta")
@@ -62,12 +63,14 @@ class AlignConfig:
     dim: int = 256
     pre_tokenizer: str = "bert"  # WordPiece pre-tokenizer of a from-scratch base: "jinja" or "bert"
     warmup_ratio: float = 0.1
+    text_view: str = DEFAULT_TEXT_VIEW  # what the encoder sees of each instruction (instr_select.textview)
 
     def validate(self) -> None:
         if self.recipe not in RECIPES:
             raise ConfigError(f"--recipe {self.recipe!r} is unknown (choose one of: {', '.join(RECIPES)})")
         if self.architecture not in ARCHITECTURES:
             raise ConfigError(f"--architecture {self.architecture!r} is unknown (choose {' or '.join(ARCHITECTURES)})")
+        text_view(self.text_view)
         if self.pre_tokenizer not in PRE_TOKENIZERS:
             raise ConfigError(f"pre_tokenizer {self.pre_tokenizer!r} is unknown (choose {' or '.join(PRE_TOKENIZERS)})")
         if self.mnrl_directions not in MNRL_DIRECTIONS:
@@ -160,6 +163,7 @@ def train_encoder(
     say = progress or log.info
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.time()
+    tasks = view_tasks(tasks, config.text_view)  # the index applies the same view to instructions and queries
     groups = positive_groups(tasks, config.group_by)
     require_pairs(groups)
     split = split_dev(groups, config.dev_fraction, seed=config.seed)
@@ -253,6 +257,7 @@ def train_encoder(
             "format": 1,
             "kind": "instr-select aligned encoder",
             "recipe": config.recipe,
+            "text_view": config.text_view,
             "config": asdict(config) | {"epochs": epochs},
             "base": base_info,
             "sources": sorted({t.meta_dataset for t in tasks}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from instr_select.tasks import Task, TaskCollection
@@ -48,6 +49,24 @@ def hold_out_templates(
     return TaskCollection(kept), queries
 
 
+def dataset_level(queries: list[Query], index_tasks: TaskCollection) -> list[Query]:
+    """The same queries with every index task of the query's source dataset relevant.
+
+    promptsource files are ``dataset[/subset]``; subsets of one dataset (cbt/CN, cbt/NE, scan/*,
+    winogrande/*) often share their templates verbatim, so file-level relevance asks a retriever
+    to tell identical texts apart. Here relevance is the dataset (``Task.source_key``; collections
+    such as glue and super_glue count each member dataset as its own).
+    """
+    members: dict[str, set[str]] = {}
+    for task in index_tasks:
+        members.setdefault(task.source_key, set()).add(task.key)
+    sources = {task.key: task.source_key for task in index_tasks}
+    return [
+        replace(q, query_id=f"d{q.query_id}", relevant=dict.fromkeys(sorted(members[sources[q.task_key]]), 1))
+        for q in queries
+    ]
+
+
 def category_queries(tasks: TaskCollection, max_queries: int | None = None, seed: int = 0) -> list[Query]:
     """One query per task that has categories: its first instruction; relevant = other tasks sharing a category.
 
@@ -80,15 +99,22 @@ def _normalized(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def duplicated_elsewhere(index_tasks: TaskCollection, queries: list[Query]) -> list[bool]:
-    """For each query: does another task of the index hold the same text (case and whitespace ignored)?
+def duplicated_elsewhere(
+    index_tasks: TaskCollection, queries: list[Query], view: Callable[[str], str] | None = None
+) -> list[bool]:
+    """For each query: does a task of the index that is not relevant hold the same text (case and whitespace ignored)?
 
     Such a query cannot be answered by any text-similarity retriever: the other task's copy scores
     the maximum (identical text, identical embedding) while the query's own task lost that template.
     The share of queries without one is the Success@1 ceiling (e.g. cbt/CN vs cbt/NE, anli vs glue/mnli).
+    ``view``: compare the texts as the retriever sees them (a text view of :mod:`instr_select.textview`).
     """
+    view = view or (lambda text: text)
     owners: dict[str, set[str]] = {}
     for task in index_tasks:
         for text in task.instructions:
-            owners.setdefault(_normalized(text), set()).add(task.key)
-    return [bool(owners.get(_normalized(q.text), set()) - {q.task_key} - set(q.exclude_keys)) for q in queries]
+            owners.setdefault(_normalized(view(text)), set()).add(task.key)
+    return [
+        bool(owners.get(_normalized(view(q.text)), set()) - {q.task_key} - set(q.relevant) - set(q.exclude_keys))
+        for q in queries
+    ]

@@ -2,7 +2,9 @@
 
 P3: one more template of every dataset with ``min_templates`` or more is held out; the encoder is
 built, aligned and the index filled on the rest; each held-out template queries the index and its
-own dataset is the one relevant task (Success@1 = Acc@1, RR@10 = MRR@10, R@5). NIV2: every task's
+own dataset is the one relevant task (Success@1 = Acc@1, RR@10 = MRR@10, R@5); ``p3-dataset`` asks
+the same queries with every subset of the template's dataset relevant (cbt/CN and cbt/NE share
+their templates verbatim, so no text retriever can tell them apart). NIV2: every task's
 first instruction queries the NIV2 tasks (itself excluded); tasks sharing a category are relevant
 (nDCG@10). Held-out templates are in neither the tokenizer corpus, the embedding initialisation,
 the alignment pairs nor the index.
@@ -22,12 +24,20 @@ from typing import Any
 from instr_select.atomic import atomic_directory
 from instr_select.encoder.train import AlignConfig
 from instr_select.errors import ConfigError, DataError
-from instr_select.evaluation.holdout import Query, category_queries, duplicated_elsewhere, hold_out_templates
+from instr_select.evaluation.holdout import (
+    Query,
+    category_queries,
+    dataset_level,
+    duplicated_elsewhere,
+    hold_out_templates,
+)
 from instr_select.evaluation.trec import Qrels, Run, doc_id, measure, write_qrels, write_run
 from instr_select.tasks import TaskCollection
+from instr_select.textview import text_view, view_tasks
 
 SYSTEMS = ("bm25", "untrained", "aligned", "hybrid")
 P3_MEASURES = ("Success@1", "RR@10", "R@5")
+P3_DATASET_MEASURES = ("Success@1", "RR@10")
 NIV2_MEASURES = ("nDCG@10",)
 
 
@@ -79,7 +89,20 @@ def prepare(config: EvalConfig, data_dir: str | Path | None = None) -> tuple[Tas
                 "evaluate on a P3 copy with several templates per dataset",
             )
         collection += train
-        benchmarks.append(Benchmark("p3", queries, P3_MEASURES, _meta(train), duplicated_elsewhere(train, queries)))
+        view = text_view(_view_name(config))
+        benchmarks.append(
+            Benchmark("p3", queries, P3_MEASURES, _meta(train), duplicated_elsewhere(train, queries, view))
+        )
+        by_dataset = dataset_level(queries, train)
+        benchmarks.append(
+            Benchmark(
+                "p3-dataset",
+                by_dataset,
+                P3_DATASET_MEASURES,
+                _meta(train),
+                duplicated_elsewhere(train, by_dataset, view),
+            )
+        )
     if config.niv2_source is not None:
         niv2 = _load(config.niv2_source, data_dir)
         queries = category_queries(niv2, config.niv2_max_queries, config.seed)
@@ -88,6 +111,15 @@ def prepare(config: EvalConfig, data_dir: str | Path | None = None) -> tuple[Tas
         collection += niv2
         benchmarks.append(Benchmark("niv2", queries, NIV2_MEASURES, _meta(niv2)))
     return collection, benchmarks
+
+
+def _view_name(config: EvalConfig) -> str:
+    """The text view of the evaluated encoders: a given aligned encoder's own, else the alignment's."""
+    if config.aligned_encoder is not None:
+        from instr_select.index.build import encoder_text_view
+
+        return encoder_text_view(config.aligned_encoder)
+    return config.align.text_view
 
 
 def _meta(tasks: TaskCollection) -> str:
@@ -175,6 +207,8 @@ def evaluate_retrieval(
                 "held-out P3 templates are in neither tokenizer, embedding init, alignment pairs nor index",
                 "ceilings: a P3 query whose exact text is a template of another index task cannot be ranked "
                 "first by any text-similarity retriever; success@1_answerable = Success@1 over the other queries",
+                "p3-dataset: the p3 queries with every subset of the template's dataset relevant (cbt/CN ~ cbt/NE; "
+                "glue and super_glue members stay separate datasets)",
                 "bm25 and hybrid use the same index instructions; hybrid = reciprocal-rank fusion of aligned dense and bm25",
             ],
             "seconds": round(time.time() - started, 1),
@@ -191,6 +225,7 @@ def _encoders_and_indexes(config: EvalConfig, collection: TaskCollection, folder
     from instr_select.encoder.pairs import positive_groups, split_dev
     from instr_select.index import InstructionIndex
 
+    view = _view_name(config)
     if config.aligned_encoder is not None:
         aligned = load_encoder(config.aligned_encoder)
         progress(f"aligned encoder: {config.aligned_encoder} (must not have seen the held-out templates)")
@@ -204,7 +239,9 @@ def _encoders_and_indexes(config: EvalConfig, collection: TaskCollection, folder
     else:
         # The untrained encoder is exactly the aligned encoder's starting point (same texts, same seed).
         split = split_dev(
-            positive_groups(collection, config.align.group_by), config.align.dev_fraction, seed=config.align.seed
+            positive_groups(view_tasks(collection, view), config.align.group_by),
+            config.align.dev_fraction,
+            seed=config.align.seed,
         )
         progress(f"building the untrained encoder on {len(split.train_texts)} training instructions")
         untrained = build_static_encoder(
@@ -217,8 +254,8 @@ def _encoders_and_indexes(config: EvalConfig, collection: TaskCollection, folder
         aligned = load_encoder(folder / "aligned")
     progress("indexing the leave-out collection")
     return {
-        "untrained": InstructionIndex.from_tasks(collection, untrained),
-        "aligned": InstructionIndex.from_tasks(collection, aligned),
+        "untrained": InstructionIndex.from_tasks(collection, untrained, text_view=view),
+        "aligned": InstructionIndex.from_tasks(collection, aligned, text_view=view),
     }
 
 

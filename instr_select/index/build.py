@@ -31,6 +31,7 @@ from instr_select.index.store import (
     query_files,
     task_records,
 )
+from instr_select.textview import DEFAULT_TEXT_VIEW, view_all
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 4096
@@ -50,13 +51,35 @@ def _counts(tasks: list[TaskRecord]) -> dict[str, Any]:
     }
 
 
-def embed_collection(tasks, encoder: Any, factory: str | None = None, handle: EncoderHandle | None = None):
-    """Embed a TaskCollection into an in-memory :class:`InstructionIndex`."""
+def encoder_text_view(encoder: Any) -> str:
+    """The text view an encoder was trained on (its training_info.json), else the default view."""
+    info = Path(encoder) / "training_info.json" if isinstance(encoder, str | Path) else None
+    if info is not None and info.is_file():
+        try:
+            return json.loads(info.read_text(encoding="utf-8")).get("text_view") or "raw"
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return DEFAULT_TEXT_VIEW
+    return DEFAULT_TEXT_VIEW
+
+
+def embed_collection(
+    tasks,
+    encoder: Any,
+    factory: str | None = None,
+    handle: EncoderHandle | None = None,
+    text_view: str | None = None,
+):
+    """Embed a TaskCollection into an in-memory :class:`InstructionIndex`.
+
+    ``text_view`` (see :mod:`instr_select.textview`): None takes the encoder's training view.
+    """
     records, texts = task_records(tasks)
     if not texts:
         raise ConfigError("no instructions to index (the sources hold no tasks)")
+    text_view = text_view or encoder_text_view(encoder)
+    searched = view_all(text_view, texts)
     handle = handle or resolve_encoder(encoder)
-    vectors = _embed(handle, texts)
+    vectors = _embed(handle, searched)
     chosen = faiss_store.normalize_factory(factory) if factory else faiss_store.choose_factory(len(texts))
     index = faiss_store.new_index(vectors, chosen)
     faiss_store.set_search_params(index)
@@ -73,6 +96,7 @@ def embed_collection(tasks, encoder: Any, factory: str | None = None, handle: En
         },
         counts=_counts(records),
         search_params=dict(faiss_store.SEARCH_PARAMS),
+        text_view=text_view,
     )
     query_encoder = handle.static if handle.static is not None else handle
     built = InstructionIndex(manifest, records, texts, vectors, index, query_encoder)
@@ -99,7 +123,7 @@ def _write_search_files(directory: Path, index: InstructionIndex) -> None:
 
     np.save(directory / VECTORS_FILE, np.ascontiguousarray(index.vectors, dtype=np.float32))
     faiss.write_index(index.faiss_index, str(directory / FAISS_FILE))
-    BM25Scorer.build(index.texts).save(directory / BM25_DIR)
+    BM25Scorer.build(index.search_texts).save(directory / BM25_DIR)
 
 
 def build_index(
@@ -109,13 +133,17 @@ def build_index(
     factory: str | None = None,
     command: str | None = None,
     extra: dict[str, Any] | None = None,
+    text_view: str | None = None,
 ) -> Path:
-    """Embed every instruction of ``tasks`` and write an index directory at ``out`` (atomically)."""
+    """Embed every instruction of ``tasks`` and write an index directory at ``out`` (atomically).
+
+    ``text_view``: what the encoder and BM25 see of each instruction; None takes the encoder's own.
+    """
     out = Path(out)
     if out.exists() and not (out / "manifest.json").is_file():
         raise DataError(out, "exists and is not an index", "choose another --out or remove it")
     started = time.perf_counter()
-    index = embed_collection(tasks, encoder, factory=factory)
+    index = embed_collection(tasks, encoder, factory=factory, text_view=text_view)
     handle: EncoderHandle = index.handle
     with atomic_directory(out) as tmp:
         _write_search_files(tmp, index)
@@ -148,7 +176,7 @@ def add_to_index(index_dir: str | Path, tasks, command: str | None = None) -> Pa
     records, texts = task_records(tasks, first_id=first)
     if not texts:
         raise ConfigError("no instructions to add (the sources hold no tasks)")
-    new_vectors = _embed(_AsHandle(index.encoder, index.dim), texts)
+    new_vectors = _embed(_AsHandle(index.encoder, index.dim), view_all(index.manifest.text_view, texts))
     with atomic_directory(index_dir) as tmp:
         for name in (ENCODER_DIR, STATIC_DIR):
             if (index_dir / name).is_dir():

@@ -46,6 +46,7 @@ class Manifest:
     command: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    text_view: str = "raw"  # what encoder and BM25 saw of each instruction (instr_select.textview)
     format_version: int = FORMAT_VERSION
     kind: str = "instr-select-index"
 

@@ -91,6 +91,7 @@ class InstructionIndex:
         self.directory = directory
         self._bm25 = bm25
         self._by_text: dict[str, int] | None = None
+        self._search_texts: list[str] | None = None
         self._by_key = {t.key: i for i, t in enumerate(tasks)}
         self.instr_task = np.repeat(np.arange(len(tasks), dtype=np.int32), [t.count for t in tasks])
         self.task_meta = np.array([t.meta_dataset for t in tasks], dtype=object)
@@ -133,6 +134,21 @@ class InstructionIndex:
                 self._by_text.setdefault(instruction, i)
         return self._by_text.get(text.strip())
 
+    def view(self, text: str) -> str:
+        """What the encoder and BM25 see of ``text`` (the manifest's text view)."""
+        from instr_select.textview import text_view
+
+        return text_view(self.manifest.text_view)(text)
+
+    @property
+    def search_texts(self) -> list[str]:
+        """The instructions as the encoder and BM25 see them."""
+        if self._search_texts is None:
+            from instr_select.textview import view_all
+
+            self._search_texts = view_all(self.manifest.text_view, self.texts)
+        return self._search_texts
+
     # --- scoring -------------------------------------------------------------------------------
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         vectors = np.asarray(self.encoder.encode(list(texts)), dtype=np.float32)
@@ -173,18 +189,18 @@ class InstructionIndex:
             if self.directory is not None:
                 self._bm25 = BM25Scorer.load(self.directory / BM25_DIR)
             else:
-                self._bm25 = BM25Scorer.build(self.texts)
+                self._bm25 = BM25Scorer.build(self.search_texts)
             if self._bm25.num_docs != len(self):
                 raise DataError(self.directory, "BM25 index and instructions disagree in size", REBUILD)
         return self._bm25
 
     # --- constructors --------------------------------------------------------------------------
     @classmethod
-    def from_tasks(cls, tasks, encoder, factory: str | None = None) -> InstructionIndex:
+    def from_tasks(cls, tasks, encoder, factory: str | None = None, text_view: str | None = None) -> InstructionIndex:
         """An in-memory index (nothing written), e.g. for evaluation and comparisons."""
         from instr_select.index.build import embed_collection
 
-        return embed_collection(tasks, encoder, factory=factory)
+        return embed_collection(tasks, encoder, factory=factory, text_view=text_view)
 
     @classmethod
     def load(cls, index_dir: str | Path, encoder: str | Path | None = None, verify: bool = True) -> InstructionIndex:

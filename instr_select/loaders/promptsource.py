@@ -28,6 +28,8 @@ META = "promptsource"
 log = logging.getLogger(__name__)
 # Collections of several datasets: the subset names the real source.
 _COLLECTIONS = {"glue", "super_glue", "blimp", "bigbench", "tydiqa", "xtreme", "kilt_tasks", "mdd"}
+# Hub user namespaces: ``templates/<user>/<dataset>`` names a dataset, not a dataset and subset.
+_NAMESPACES = {"Zaid", "craffel"}
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -73,6 +75,8 @@ def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> T
     data = read_templates(path)
     rel = path.parent.relative_to(root).as_posix()
     dataset, _, subset = rel.partition("/")
+    if dataset in _NAMESPACES and subset:
+        dataset, subset = rel, ""
     templates = []
     for template_id, template in data["templates"].items():
         if not isinstance(template, dict) or not str(template.get("jinja", "")).strip():
@@ -86,7 +90,7 @@ def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> T
         meta_dataset=META,
         instructions=[str(t["jinja"]) for t in templates],
         categories=[],
-        source=subset if dataset in _COLLECTIONS and subset else dataset,
+        source=subset if dataset in _COLLECTIONS and subset else dataset.rpartition("/")[2],
         languages=languages,
         metadata={
             "dataset": dataset,

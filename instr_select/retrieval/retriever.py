@@ -80,7 +80,8 @@ class Retriever:
             for i, text in enumerate(instructions)
         ]
         base = self.allowed_mask(meta_datasets, exclude_sources, exclude_keys)
-        vectors = self.index.encode_queries(texts) if self.method in ("dense", "hybrid") and texts else None
+        seen = [self.index.view(text) for text in texts]  # the index's text view, as its instructions
+        vectors = self.index.encode_queries(seen) if self.method in ("dense", "hybrid") and texts else None
         results = []
         for row, text in enumerate(texts):
             allowed = self._guarded(base, text) if guard else base
@@ -88,9 +89,9 @@ class Retriever:
             if self.method == "dense":
                 ranked = self._dense(query, allowed, k, self.aggregate)
             elif self.method == "bm25":
-                ranked = self._bm25(text, allowed, k, self.aggregate)
+                ranked = self._bm25(seen[row], allowed, k, self.aggregate)
             else:
-                ranked = self._hybrid(text, query, allowed, k)
+                ranked = self._hybrid(seen[row], query, allowed, k)
             results.append(self._selected(ranked))
         return results
 
