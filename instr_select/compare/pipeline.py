@@ -128,8 +128,10 @@ class Selectors:
         if (path / "modules.json").is_file():
             return path
         if which == "base":
-            texts = [text for task in self.pool for text in task.instructions]
-            model = build_static_encoder(texts, seed=0)
+            from instr_select.textview import DEFAULT_TEXT_VIEW, view_all
+
+            texts = view_all(DEFAULT_TEXT_VIEW, [text for task in self.pool for text in task.instructions])
+            model = build_static_encoder(texts, seed=0)  # on the words its index and the aligned encoder see
             tmp = path.with_name(path.name + ".tmp")
             model.save(str(tmp))
             tmp.replace(path)
