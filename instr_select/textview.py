@@ -22,8 +22,32 @@ _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _STRING = re.compile(r"\"([^\"]*)\"|'([^']*)'")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 # Jinja filters and helpers: template machinery, not words of the task.
-_MACHINERY = {"join", "lower", "upper", "trim", "replace", "list", "length", "first", "last", "int", "string"}
-_MACHINERY |= {"title", "capitalize", "choice", "range", "if", "else", "not", "and", "or", "in", "is"}
+_MACHINERY = set(
+    [
+        "join",
+        "lower",
+        "upper",
+        "trim",
+        "replace",
+        "list",
+        "length",
+        "first",
+        "last",
+        "int",
+        "string",
+        "title",
+        "capitalize",
+        "choice",
+        "range",
+        "if",
+        "else",
+        "not",
+        "and",
+        "or",
+        "in",
+        "is",
+    ]
+)
 
 
 def _expression_words(match: re.Match[str]) -> str:
@@ -61,7 +85,8 @@ def text_view(name: str) -> Callable[[str], str]:
         raise ConfigError(f"text view {name!r} is unknown (choose one of: {', '.join(TEXT_VIEWS)})") from None
 
 
-def view_all(name: str, texts: Iterable[str]) -> list[str]:
+def view_all(texts: Iterable[str], name: str) -> list[str]:
+    """``texts`` seen through the view ``name``."""
     view = text_view(name)
     return [view(t) for t in texts]
 

@@ -70,7 +70,7 @@ def build_index(
             from instr_select.textview import DEFAULT_TEXT_VIEW, view_all
 
             text_view = text_view or DEFAULT_TEXT_VIEW
-            texts = view_all(text_view, [text for task in tasks for text in task.instructions])
+            texts = view_all([text for task in tasks for text in task.instructions], text_view)
             model = build_static_encoder(texts, seed=seed)
         path = build(tasks, model, out, factory=factory, command=command_line(), text_view=text_view)
         verb = "indexed"

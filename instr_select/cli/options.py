@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from instr_select.textview import TEXT_VIEWS
+
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
@@ -13,13 +15,11 @@ data_dir_option = click.option(
 )
 lenient_option = click.option("--lenient", is_flag=True, help="Skip bad tasks and report how many and why.")
 
-TEXT_VIEW_CHOICES = ("readable", "raw")  # instr_select.textview.TEXT_VIEWS, named here so --help imports nothing
-
 
 def text_view_option(default: str | None, help: str):
     return click.option(
         "--text-view",
-        type=click.Choice(TEXT_VIEW_CHOICES),
+        type=click.Choice(list(TEXT_VIEWS)),
         default=default,
         show_default=default is not None,
         help=help,

@@ -130,7 +130,7 @@ class Selectors:
         if which == "base":
             from instr_select.textview import DEFAULT_TEXT_VIEW, view_all
 
-            texts = view_all(DEFAULT_TEXT_VIEW, [text for task in self.pool for text in task.instructions])
+            texts = view_all([text for task in self.pool for text in task.instructions], DEFAULT_TEXT_VIEW)
             model = build_static_encoder(texts, seed=0)  # on the words its index and the aligned encoder see
             tmp = path.with_name(path.name + ".tmp")
             model.save(str(tmp))

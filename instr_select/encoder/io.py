@@ -63,6 +63,22 @@ def is_static_encoder(path: str | Path) -> bool:
     return len(entries) == 1 and entries[0].get("type", "").endswith("StaticEmbedding")
 
 
+def encoder_text_view(encoder: Any) -> str:
+    """The text view an encoder directory was trained on (its training_info.json), else the default view.
+
+    An aligned encoder written before text views existed saw raw text.
+    """
+    from instr_select.textview import DEFAULT_TEXT_VIEW
+
+    info = Path(encoder) / "training_info.json" if isinstance(encoder, str | Path) else None
+    if info is None or not info.is_file():
+        return DEFAULT_TEXT_VIEW
+    try:
+        return json.loads(info.read_text(encoding="utf-8")).get("text_view") or "raw"
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return DEFAULT_TEXT_VIEW
+
+
 def describe_base(path: str | Path) -> dict[str, Any]:
     """Identity of a base model directory for provenance records."""
     path = Path(path)

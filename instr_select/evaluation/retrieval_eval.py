@@ -116,7 +116,7 @@ def prepare(config: EvalConfig, data_dir: str | Path | None = None) -> tuple[Tas
 def _view_name(config: EvalConfig) -> str:
     """The text view of the evaluated encoders: a given aligned encoder's own, else the alignment's."""
     if config.aligned_encoder is not None:
-        from instr_select.index.build import encoder_text_view
+        from instr_select.encoder.io import encoder_text_view
 
         return encoder_text_view(config.aligned_encoder)
     return config.align.text_view

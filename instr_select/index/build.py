@@ -31,7 +31,7 @@ from instr_select.index.store import (
     query_files,
     task_records,
 )
-from instr_select.textview import DEFAULT_TEXT_VIEW, view_all
+from instr_select.textview import view_all
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 4096
@@ -51,17 +51,6 @@ def _counts(tasks: list[TaskRecord]) -> dict[str, Any]:
     }
 
 
-def encoder_text_view(encoder: Any) -> str:
-    """The text view an encoder was trained on (its training_info.json), else the default view."""
-    info = Path(encoder) / "training_info.json" if isinstance(encoder, str | Path) else None
-    if info is not None and info.is_file():
-        try:
-            return json.loads(info.read_text(encoding="utf-8")).get("text_view") or "raw"
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return DEFAULT_TEXT_VIEW
-    return DEFAULT_TEXT_VIEW
-
-
 def embed_collection(
     tasks,
     encoder: Any,
@@ -76,8 +65,11 @@ def embed_collection(
     records, texts = task_records(tasks)
     if not texts:
         raise ConfigError("no instructions to index (the sources hold no tasks)")
-    text_view = text_view or encoder_text_view(encoder)
-    searched = view_all(text_view, texts)
+    if text_view is None:
+        from instr_select.encoder.io import encoder_text_view
+
+        text_view = encoder_text_view(encoder)
+    searched = view_all(texts, text_view)
     handle = handle or resolve_encoder(encoder)
     vectors = _embed(handle, searched)
     chosen = faiss_store.normalize_factory(factory) if factory else faiss_store.choose_factory(len(texts))
@@ -176,7 +168,7 @@ def add_to_index(index_dir: str | Path, tasks, command: str | None = None) -> Pa
     records, texts = task_records(tasks, first_id=first)
     if not texts:
         raise ConfigError("no instructions to add (the sources hold no tasks)")
-    new_vectors = _embed(_AsHandle(index.encoder, index.dim), view_all(index.manifest.text_view, texts))
+    new_vectors = _embed(_AsHandle(index.encoder, index.dim), view_all(texts, index.manifest.text_view))
     with atomic_directory(index_dir) as tmp:
         for name in (ENCODER_DIR, STATIC_DIR):
             if (index_dir / name).is_dir():

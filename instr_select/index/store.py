@@ -146,7 +146,7 @@ class InstructionIndex:
         if self._search_texts is None:
             from instr_select.textview import view_all
 
-            self._search_texts = view_all(self.manifest.text_view, self.texts)
+            self._search_texts = view_all(self.texts, self.manifest.text_view)
         return self._search_texts
 
     # --- scoring -------------------------------------------------------------------------------
