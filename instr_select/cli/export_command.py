@@ -106,7 +106,7 @@ def _select(
     "--llama-factory",
     default=None,
     metavar="NAME",
-    help="Also write a LLaMA-Factory dataset_info.json naming the dataset NAME.",
+    help="Dataset name in LLaMA-Factory's dataset_info.json (default: instr_select; NAME_messages for messages).",
 )
 @data_dir_option
 def export(

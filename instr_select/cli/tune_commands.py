@@ -70,7 +70,7 @@ def tune(
         progress=not quiet,
     )
     loaded = load_mixture(mixture)
-    texts = [r["prompt"] + " " + r["completion"] for r in loaded.records]
+    texts = [r["prompt"] + r["completion"] for r in loaded.records]
     bundle = load_model(model_name, texts=texts, seed=seed)
     provenance = {
         "mixture": str(Path(mixture).resolve()),
