@@ -45,6 +45,7 @@ class Selection:
     params: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     format: int = SELECTION_FORMAT
+    provenance: dict[str, Any] = field(default_factory=dict)  # command and library versions, set on save
 
     @property
     def keys(self) -> list[str]:
@@ -68,7 +69,11 @@ class Selection:
             ) from None
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically (temporary file, then rename)."""
+        """Write atomically (temporary file, then rename), recording the command and library versions."""
+        from instr_select.provenance import provenance
+
+        if not self.provenance:
+            self.provenance = provenance("faiss-cpu", "bm25s")
         return write_json(path, self.to_dict())
 
     @classmethod

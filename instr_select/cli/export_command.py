@@ -72,7 +72,10 @@ def _select(
 )
 @click.option("-k", default=10, show_default=True, help="Number of tasks to retrieve.")
 @click.option(
-    "--index", default=None, type=click.Path(file_okay=False), help="Index directory (default: indexes/default)."
+    "--index",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Index directory (default: $INSTR_SELECT_INDEX, else the one `build-default` writes).",
 )
 @click.option(
     "--method",

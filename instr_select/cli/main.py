@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "build_index",
         "Embed every instruction of meta-datasets into an index.",
     ),
+    "build-default": (
+        "instr_select.cli.default_command",
+        "build_default",
+        "Build the default index (per-user cache) from the packaged recipe.",
+    ),
     "query": ("instr_select.cli.query_command", "query", "Rank the tasks most related to an instruction."),
     "eval-retrieval": (
         "instr_select.cli.eval_commands",
@@ -77,9 +82,13 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or stage lines on stderr.")
 @click.version_option(package_name="instr-select")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, quiet: bool) -> None:
     """Pick the tasks worth instruction-tuning on, from instructions alone."""
+    from instr_select.progress import set_quiet
+
+    set_quiet(quiet)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -24,3 +24,8 @@ def text_view_option(default: str | None, help: str):
         show_default=default is not None,
         help=help,
     )
+
+
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress on stderr (also off when stderr is not a terminal)."
+)

@@ -60,7 +60,8 @@ def _table(query: str, results) -> str:
 
 def _record(query_id: str, query: str, results) -> dict:
     keys = ("rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories")
-    return {"query_id": query_id, "query": query, "results": [{key: getattr(r, key) for key in keys} for r in results]}
+    tasks = [{key: getattr(r, key) for key in keys} for r in results]
+    return {"query_id": query_id, "query": query, "tasks": tasks, "results": tasks}  # "results": old name
 
 
 @click.command()
@@ -70,7 +71,7 @@ def _record(query_id: str, query: str, results) -> dict:
     "index",
     type=click.Path(file_okay=False),
     default=None,
-    help="Index directory (default: indexes/default).",
+    help="Index directory (default: $INSTR_SELECT_INDEX, else the one `build-default` writes).",
 )
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Number of tasks to return.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
@@ -86,11 +87,22 @@ def _record(query_id: str, query: str, results) -> dict:
     help="Drop tasks sharing this target task's source dataset.",
 )
 @click.option(
-    "--retriever", "method", type=click.Choice(["dense", "bm25", "hybrid"]), default="dense", show_default=True
+    "--method",
+    "--retriever",
+    "method",
+    type=click.Choice(["dense", "bm25", "hybrid"]),
+    default="dense",
+    show_default=True,
+    help="Retrieval method (--retriever: old spelling).",
 )
 @click.option("--aggregate", type=click.Choice(["max", "mean", "vote"]), default="max", show_default=True)
 @click.option(
-    "--save", type=click.Path(dir_okay=False), default=None, help="Write the selection JSON here (one query)."
+    "--out",
+    "--save",
+    "save",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the selection JSON here (one query; --save: old spelling).",
 )
 @data_dir_option
 def query(
@@ -117,7 +129,7 @@ def query(
     if (instruction is None) == (queries is None):
         raise ConfigError("give either an INSTRUCTION or --queries FILE.jsonl")
     if queries is not None and save:
-        raise ConfigError("--save writes one query's selection; drop it with --queries")
+        raise ConfigError("--out writes one query's selection; drop it with --queries")
     batch = read_queries(queries) if queries else [("1", check_instruction(instruction))]
     loaded = open_index(index)
     retriever = Retriever(loaded, method=method, aggregate=aggregate)

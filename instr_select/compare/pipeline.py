@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from instr_select.atomic import write_json, write_text
 from instr_select.compare.config import CompareConfig
 from instr_select.compare.report import bar_chart, markdown, summarize
 from instr_select.errors import ConfigError
+from instr_select.provenance import command_line
 from instr_select.selection import SelectedTask
 from instr_select.tasks import Task, TaskCollection
 
@@ -136,7 +136,9 @@ class Selectors:
             model.save(str(tmp))
             tmp.replace(path)
         else:
-            print("aligning the instruction encoder on the pool's instructions ...", file=sys.stderr)
+            from instr_select.progress import say
+
+            say()("aligning the instruction encoder on the pool's instructions ...")
             train_encoder(self.pool, self.encoder("base"), path, AlignConfig(epochs=self.config.encoder_epochs, seed=0))
         return path
 
@@ -264,7 +266,7 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
             raise ConfigError(f"{out} holds a run with other settings (pool, k, model or budget): use a new --out")
     write_json(
         run_file,
-        {"format": RUN_FORMAT, "config_hash": config.hash, "config": config.to_dict(), "command": " ".join(sys.argv)},
+        {"format": RUN_FORMAT, "config_hash": config.hash, "config": config.to_dict(), "command": command_line()},
     )
 
     from transformers.utils import logging as hf_logging
@@ -300,10 +302,13 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
                 }
                 pending.setdefault((tuple(sorted(cell["selection"])), seed), []).append(cell)
 
+    from instr_select.progress import bar, say
+
+    shown = bar(total=len(pending), desc="comparison cells", unit="training")
     for number, ((_, seed), group) in enumerate(pending.items(), start=1):
         selectors_in = ",".join(sorted({c["selector"] for c in group}))
         first = group[0]["target"] + (f" and {len(group) - 1} more" if len(group) > 1 else "")
-        print(f"[{number}/{len(pending)}] seed {seed}, {selectors_in}: training for {first}", file=sys.stderr)
+        say()(f"[{number}/{len(pending)}] seed {seed}, {selectors_in}: training for {first}")
         bundle, training = train_selection(config, base_model, pool, group[0]["_chosen"], seed)
         for cell in group:
             report = evaluate_target(config, bundle, cell.pop("_task"))
@@ -312,6 +317,8 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
             cell.update(metric=metric, score=score, shared_training=len(group), **training, report=report)
             write_json(_cell_path(out, cell["target"], cell["selector"], cell["seed"]), cell)
             cells.append(cell)
+        shown.update(1)
+    shown.close()
     return write_report(config, cells, baseline, setup_seconds, out)
 
 

@@ -6,7 +6,6 @@ import functools
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from instr_select.encoder.pairs import (
 )
 from instr_select.encoder.vocab import PRE_TOKENIZERS
 from instr_select.errors import ConfigError
-from instr_select.provenance import library_versions
+from instr_select.provenance import command_line, library_versions
 from instr_select.tasks import TaskCollection
 from instr_select.textview import DEFAULT_TEXT_VIEW, text_view, view_tasks
 
@@ -101,10 +100,12 @@ class AlignConfig:
 def _progress_callback(progress: Callable[[str], None]):
     from transformers import TrainerCallback
 
+    from instr_select.progress import enabled
+
     class Progress(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            if "loss" in logs:
+            if "loss" in logs and not enabled():  # with a terminal, the bar shows the loss
                 progress(
                     f"  epoch {logs.get('epoch', 0):.2f}  step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}"
                 )
@@ -240,9 +241,9 @@ def train_encoder(
             evaluator=evaluator,
             callbacks=[_progress_callback(say)],
         )
-        from transformers.trainer_callback import PrinterCallback
+        from instr_select.progress import use_bar
 
-        trainer.remove_callback(PrinterCallback)  # progress goes through ``say``, keeping stdout clean
+        use_bar(trainer, "aligning encoder")  # a bar on stderr (with the loss), keeping stdout clean
         result = trainer.train()
         history = [
             {
@@ -273,7 +274,7 @@ def train_encoder(
             "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
             "seconds": round(time.time() - started, 1),
             "versions": library_versions("sentence-transformers", "transformers", "torch", "datasets"),
-            "command": command or " ".join(sys.argv),
+            "command": command or command_line(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         with atomic_directory(out) as staged:

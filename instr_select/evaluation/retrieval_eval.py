@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from instr_select.evaluation.holdout import (
     hold_out_templates,
 )
 from instr_select.evaluation.trec import Qrels, Run, doc_id, measure, write_qrels, write_run
+from instr_select.provenance import command_line
 from instr_select.tasks import TaskCollection
 from instr_select.textview import text_view, view_tasks
 
@@ -212,7 +212,7 @@ def evaluate_retrieval(
                 "bm25 and hybrid use the same index instructions; hybrid = reciprocal-rank fusion of aligned dense and bm25",
             ],
             "seconds": round(time.time() - started, 1),
-            "command": command or " ".join(sys.argv),
+            "command": command or command_line(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (staged / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -34,11 +34,17 @@ from instr_select.index.store import (
 from instr_select.textview import view_all
 
 log = logging.getLogger(__name__)
-EMBED_BATCH = 4096
+EMBED_BATCH = 1024  # also the progress bar's step
 
 
 def _embed(handle: EncoderHandle, texts: list[str]) -> np.ndarray:
-    parts = [handle.encode(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
+    from instr_select.progress import bar
+
+    parts = []
+    with bar(total=len(texts), desc="embedding instructions", unit="instr") as shown:
+        for i in range(0, len(texts), EMBED_BATCH):
+            parts.append(handle.encode(texts[i : i + EMBED_BATCH]))
+            shown.update(len(texts[i : i + EMBED_BATCH]))
     vectors = np.concatenate(parts) if parts else np.zeros((0, handle.dim), dtype=np.float32)
     return normalize_rows(vectors)
 

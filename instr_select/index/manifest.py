@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,9 +21,9 @@ def now() -> str:
 
 
 def command_line() -> str:
-    return " ".join(
-        ["instr-select" if i == 0 and arg.endswith("instr-select") else arg for i, arg in enumerate(sys.argv)]
-    )
+    from instr_select.provenance import command_line as pasteable
+
+    return pasteable()
 
 
 @dataclass

@@ -8,7 +8,6 @@ same command under ``accelerate launch`` or ``torchrun``; the Trainer handles th
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from instr_select.errors import ConfigError, DataError
-from instr_select.provenance import library_versions
+from instr_select.provenance import command_line, library_versions
 from instr_select.tuning.modeling import (
     ModelBundle,
     causal_features,
@@ -145,7 +144,7 @@ def tune(
             save_strategy="no",
             eval_strategy="no",
             report_to=[],
-            disable_tqdm=not config.progress,
+            disable_tqdm=True,  # instr_select.progress.use_bar draws the bar, on stderr
             remove_unused_columns=False,
             dataloader_num_workers=0,
             dataloader_pin_memory=False,
@@ -156,11 +155,9 @@ def tune(
         else:
             collator = _CausalCollator(bundle.tokenizer.pad_token_id)
             trainer = Trainer(model=bundle.model, args=args, train_dataset=train_set, data_collator=collator)
-        if not config.progress:
-            from transformers.trainer_callback import PrinterCallback, ProgressCallback
+        from instr_select.progress import use_bar
 
-            trainer.remove_callback(PrinterCallback)
-            trainer.remove_callback(ProgressCallback)
+        use_bar(trainer, "tuning", quiet=not config.progress)
         start = time.perf_counter()
         with cpu_threads(bundle):
             result = trainer.train()
@@ -181,7 +178,7 @@ def tune(
         "seconds": round(seconds, 2),
         "examples_per_second": result.metrics.get("train_samples_per_second"),
         "versions": library_versions("torch", "transformers", "datasets", "accelerate"),
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         **(provenance or {}),
     }
     bundle.info["training"] = training

@@ -228,13 +228,13 @@ def score_tasks(
     on_score: Callable[[TaskScore], None] | None = None,
 ) -> list[TaskScore]:
     """Score every task (cached and resumable when ``cache_dir`` is given), with a progress bar."""
-    from tqdm.auto import tqdm
+    from instr_select.progress import bar as progress_bar
 
     tasks = list(tasks)
     cache = ScoreCache(cache_dir, scorer.model_id, config) if cache_dir is not None else None
     scores: list[TaskScore] = []
     reused = 0
-    bar = tqdm(tasks, desc="scoring tasks", unit="task", disable=not progress, leave=False)
+    bar = progress_bar(tasks, quiet=not progress, desc="scoring tasks", unit="task")
     for task in bar:
         score = cache.get(task) if cache else None
         if score is None:
