@@ -2,6 +2,8 @@
 
 A failure part-way leaves what was there before untouched, and the result gets the ordinary
 permissions of the user's umask (temporary files are created private).
+Hand-written because no dependency offers it for directories: a rename into place is what makes
+an interrupted build leave the previous artifact intact.
 """
 
 from __future__ import annotations

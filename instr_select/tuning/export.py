@@ -215,8 +215,18 @@ def write_formats(
     for fmt in formats:
         if fmt == "hf":
             import datasets
+            from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
 
-            datasets.Dataset.from_list(list(records)).save_to_disk(str(out / HF_DIR))
+            from instr_select.progress import enabled
+
+            shown = is_progress_bar_enabled()
+            if shown and not enabled():
+                disable_progress_bars()
+            try:
+                datasets.Dataset.from_list(list(records)).save_to_disk(str(out / HF_DIR))
+            finally:
+                if shown:
+                    enable_progress_bars()
             files[HF_DIR] = "datasets.load_from_disk"
             continue
         _write_jsonl(out / FILE_NAMES[fmt], convert(records, fmt))
