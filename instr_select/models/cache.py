@@ -32,10 +32,9 @@ MANIFEST = "instr-select-model.json"
 
 def cache_root() -> Path:
     """``$INSTR_SELECT_CACHE``, else ``$XDG_CACHE_HOME/instr-select``, else ``~/.cache/instr-select``."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "instr-select"
+    from instr_select.paths import cache_dir
+
+    return cache_dir()
 
 
 def model_dir(spec: ModelSpec) -> Path:
