@@ -1,8 +1,10 @@
 """The default index: built from a recipe shipped with the package into the per-user cache.
 
 ``build_default`` reads the recipe (``instr_select/recipes/default.json`` unless another is
-given), trains the encoder it describes with ``train_encoder`` on the recipe's sources, and embeds
-every instruction with ``build_index``. It is idempotent: an index built from the same recipe
+given), trains the encoder it describes with ``train_encoder`` on the recipe's sources (from
+scratch, or from ``encoder.base``: a model-registry name or a local model directory; with
+``"alignment": null`` the base is used as it is), and embeds every instruction with
+``build_index``. It is idempotent: an index built from the same recipe
 (same recipe hash) is left alone unless ``force``. Nothing depends on where the package is
 installed: the data comes from ``--data-dir`` / ``INSTR_SELECT_DATA``, the index goes to
 ``default_index_dir()`` (``INSTR_SELECT_INDEX`` or the per-user cache).
@@ -58,6 +60,15 @@ def existing_hash(out: Path) -> str | None:
         return None
 
 
+def _base_model(name: str | None) -> str | None:
+    """The recipe's ``encoder.base`` (a registry name or a local model directory) as a local path."""
+    if not name:
+        return None
+    from instr_select.models import resolve_model
+
+    return str(resolve_model(name))
+
+
 @dataclass
 class BuildReport:
     """What ``build_default`` did: where, whether it was up to date, and how long it took."""
@@ -92,18 +103,24 @@ def build_default(
     tasks = load_sources(recipe_data["sources"], data_dir=data_dir)
     n_instr = sum(len(t.instructions) for t in tasks)
     say(f"loaded {len(tasks):,} tasks, {n_instr:,} instructions from {', '.join(recipe_data['sources'])}")
-    encoder = {k: v for k, v in recipe_data["encoder"].items() if k != "seed"}
-    config = AlignConfig(**recipe_data["alignment"], **encoder)
+    encoder = {k: v for k, v in recipe_data["encoder"].items() if k not in ("seed", "base")}
+    base = _base_model(recipe_data["encoder"].get("base"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    encoder_dir = out.parent / f".{out.name}-encoder-{digest[:12]}"
-    if force:
-        shutil.rmtree(encoder_dir, ignore_errors=True)
-    if not (encoder_dir / "modules.json").is_file():  # written atomically: present means complete
-        train_encoder(tasks, None, encoder_dir, config, command=command, progress=say)
+    if recipe_data["alignment"] is None:  # a pretrained encoder used as it is
+        if base is None:
+            raise DataError(origin, "recipe has no alignment and no encoder base", "give one of them")
+        encoder_dir = Path(base)
+    else:
+        config = AlignConfig(**recipe_data["alignment"], **encoder)
+        encoder_dir = out.parent / f".{out.name}-encoder-{digest[:12]}"
+        if force:
+            shutil.rmtree(encoder_dir, ignore_errors=True)
+        if not (encoder_dir / "modules.json").is_file():  # written atomically: present means complete
+            train_encoder(tasks, base, encoder_dir, config, command=command, progress=say)
     say(f"encoder ready in {time.perf_counter() - started:.1f} s: {encoder_dir}")
     extra = {"recipe": recipe_data, "recipe_hash": digest, "recipe_file": origin}
     build_index(tasks, encoder_dir, out, factory=recipe_data.get("factory"), command=command, extra=extra)
     for stale in out.parent.glob(f".{out.name}-encoder-*"):  # encoders of earlier recipes
-        if stale != encoder_dir:
+        if stale != encoder_dir and stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
     return BuildReport(out, digest, False, len(tasks), n_instr, time.perf_counter() - started)
