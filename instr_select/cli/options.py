@@ -11,7 +11,7 @@ data_dir_option = click.option(
     type=click.Path(file_okay=False),
     default=None,
     envvar="INSTR_SELECT_DATA",
-    help="Folder holding the meta-datasets (default: $INSTR_SELECT_DATA, else ../shared/data).",
+    help="Folder holding the meta-datasets (default: $INSTR_SELECT_DATA; in a source checkout, ../shared/data).",
 )
 lenient_option = click.option("--lenient", is_flag=True, help="Skip bad tasks and report how many and why.")
 
