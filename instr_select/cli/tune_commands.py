@@ -135,7 +135,9 @@ def evaluate(
     report["model_path"] = str(model_path)
     if report_path is None:
         base = Path(model_path) if Path(model_path).is_dir() else Path(".")
-        report_path = str(base / f"eval_{task.key.replace(':', '_').replace('/', '_')}.json")
+        from instr_select.paths import file_stem
+
+        report_path = str(base / f"eval_{file_stem(task.key)}.json")
     out = write_json(report_path, report)
     m = report["metrics"]
     click.echo(
