@@ -82,9 +82,14 @@ def _stale(out: Path) -> list[Path]:
     found = []
     for entry in out.parent.iterdir() if out.parent.is_dir() else ():
         rest = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
-        if entry.is_dir() and not entry.is_symlink() and rest.startswith(_STALE_KINDS):
-            found.append(entry)
-        elif entry.is_file() and rest and ".tmp" in rest:
+        if (
+            entry.is_dir()
+            and not entry.is_symlink()
+            and rest.startswith(_STALE_KINDS)
+            or entry.is_file()
+            and rest
+            and ".tmp" in rest
+        ):
             found.append(entry)
     return found
 
@@ -150,7 +155,7 @@ def _switch(tmp: Path, out: Path) -> None:
 
 def _apply_umask(root: Path) -> None:
     mask = _umask()
-    for path, dirs, files in os.walk(root):
+    for path, _dirs, files in os.walk(root):
         os.chmod(path, 0o777 & ~mask)
         for name in files:
             file = Path(path) / name

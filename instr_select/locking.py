@@ -1,7 +1,8 @@
 """One writer per output: a lock file ``.NAME.lock`` beside each output directory or file.
 
 Two runs writing the same ``--out`` would otherwise both "succeed" (last writer wins) or collide
-mid-rename. The lock is an ``flock`` on the lock file, so a killed run never leaves it held.
+mid-rename. The lock is an ``flock`` on the lock file, so a killed run never leaves it held; the
+file is removed when the lock is released.
 Re-entrant within one process (the build step and its atomic rename share one lock).
 """
 
@@ -52,20 +53,28 @@ def output_lock(out: str | Path, wait: float | None = None) -> Iterator[None]:
             wait = 0.0
     path = lock_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    deadline = time.monotonic() + max(0.0, wait)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise ConfigError(
+                    f"{out} is being written by another instr-select run (lock {path.name}); wait for it"
+                    " to finish or choose another --out"
+                ) from None
+            time.sleep(0.2)
+            continue
+        try:  # the holder before us may have removed the file: lock the one now at ``path``
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
     try:
-        deadline = time.monotonic() + max(0.0, wait)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise ConfigError(
-                        f"{out} is being written by another instr-select run (lock {path.name}); wait for it"
-                        " to finish or choose another --out"
-                    ) from None
-                time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         _HELD[key] = 1
@@ -73,6 +82,7 @@ def output_lock(out: str | Path, wait: float | None = None) -> Iterator[None]:
             yield
         finally:
             del _HELD[key]
+            path.unlink(missing_ok=True)  # removed while still held, so no one else locks a stale file
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -46,9 +46,11 @@ def parse_example(raw: Any, where: Path, index: int, line: int | None = None) ->
         return Example(input=text, output=str(best), references=references, options=options)
     if target is None:
         raise DataError(where, f"example {index} has neither 'target' nor 'target_scores'", line=line)
-    targets = [as_text(t, f"example {index} 'target'", where, line) for t in target] if isinstance(target, list) else [
-        as_text(target, f"example {index} 'target'", where, line)
-    ]
+    targets = (
+        [as_text(t, f"example {index} 'target'", where, line) for t in target]
+        if isinstance(target, list)
+        else [as_text(target, f"example {index} 'target'", where, line)]
+    )
     targets = targets or [""]
     return Example(input=text, output=targets[0], references=tuple(targets))
 

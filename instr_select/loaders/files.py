@@ -29,7 +29,9 @@ def read_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise DataError(path, f"is not UTF-8 (byte {exc.start})", "re-encode the file as UTF-8") from None
     except OSError as exc:
-        raise DataError(path, f"cannot be read ({exc.strerror or type(exc).__name__})", "check its permissions") from None
+        raise DataError(
+            path, f"cannot be read ({exc.strerror or type(exc).__name__})", "check its permissions"
+        ) from None
 
 
 def parse_json(text: str, path: Path, line: int | None = None, fix: str = "fix the JSON syntax") -> Any:
@@ -95,7 +97,7 @@ def str_list_field(obj: dict[str, Any], field: str, path: Path, line: int | None
     if value is None:
         return []
     if not isinstance(value, list):
-        hint = f'write [{json.dumps(value)}]' if isinstance(value, str) else "write a list of strings"
+        hint = f"write [{json.dumps(value)}]" if isinstance(value, str) else "write a list of strings"
         raise DataError(path, f"field {field!r} must be a list of strings, got {_type_name(value)}", hint, line)
     for item in value:
         if not isinstance(item, str):

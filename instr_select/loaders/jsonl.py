@@ -23,9 +23,9 @@ from typing import Any
 
 from instr_select.errors import DataError
 from instr_select.loaders.files import as_text, dict_field, iter_jsonl, require, str_list_field, text_field
-from instr_select.textcheck import text_problem
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
+from instr_select.textcheck import text_problem
 
 
 def _examples(raw: Any, path: Path, line: int) -> list[Example]:

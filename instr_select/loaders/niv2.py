@@ -80,7 +80,11 @@ def _instances(path: Path) -> list[Example]:
         outputs = inst["output"] if isinstance(inst["output"], list) else [inst["output"]]
         outputs = [as_text(o, f"Instances[{i}].output", path) for o in outputs] or [""]
         examples.append(
-            Example(input=as_text(inst["input"], f"Instances[{i}].input", path), output=outputs[0], references=tuple(outputs))
+            Example(
+                input=as_text(inst["input"], f"Instances[{i}].input", path),
+                output=outputs[0],
+                references=tuple(outputs),
+            )
         )
     return examples
 

@@ -109,7 +109,11 @@ def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> T
         dataset, subset = rel, ""
     templates = []
     for template_id, template in data["templates"].items():
-        if not isinstance(template, dict) or not isinstance(template.get("jinja"), str) or not template["jinja"].strip():
+        if (
+            not isinstance(template, dict)
+            or not isinstance(template.get("jinja"), str)
+            or not template["jinja"].strip()
+        ):
             raise DataError(path, f"template {template_id} has no 'jinja' text", "give every template its Jinja text")
         where = f"template {template_id}"
         metadata = template.get("metadata") or {}
@@ -165,7 +169,9 @@ def render_template(jinja: str, answer_choices: str | None, row: dict[str, Any])
         choices = split_answer_choices(env.from_string(answer_choices).render(**row)) if answer_choices else []
         parts = env.from_string(jinja).render(**row, answer_choices=choices).split("|||")
     except SecurityError as exc:
-        raise DataError(None, f"template refused by the Jinja sandbox ({exc})", "a template may only read its row") from None
+        raise DataError(
+            None, f"template refused by the Jinja sandbox ({exc})", "a template may only read its row"
+        ) from None
     except TemplateSyntaxError as exc:
         raise DataError(None, f"template is not valid Jinja ({exc.message})", "fix the template", exc.lineno) from None
     if len(parts) < 2 or not parts[1].strip():
