@@ -6,7 +6,6 @@ format, so that export, tune and compare treat every selector alike.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,7 +101,12 @@ def _check_selection(data: dict[str, Any], where: str) -> None:
             if key in task and (not isinstance(task[key], kind) or isinstance(task[key], bool)):
                 raise DataError(where, f"tasks[{i}].{key} must be {kind.__name__}, got {task[key]!r:.40}", fix)
         score = task.get("score")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score or abs(score) == float("inf"):
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, (int, float))
+            or score != score
+            or abs(score) == float("inf")
+        ):
             raise DataError(where, f"tasks[{i}].score must be a finite number, got {score!r:.40}", fix)
         if isinstance(task.get("rank"), int) and task["rank"] < 1:
             raise DataError(where, f"tasks[{i}].rank must be 1 or more, got {task['rank']}", fix)

@@ -21,5 +21,5 @@ def text_problem(text: str) -> str | None:
     except UnicodeEncodeError as exc:
         return f"holds an invalid character (lone surrogate U+{ord(text[exc.start]):04X}; write valid UTF-8)"
     if not any(unicodedata.category(ch) not in _INVISIBLE for ch in text):
-        return "holds only invisible or control characters (write the task's instruction)"
+        return "holds only invisible or control characters (write visible text)"
     return None

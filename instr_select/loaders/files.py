@@ -62,9 +62,8 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), "null" if value is None else f"a {type(value).__name__}")
 
 
 def require(obj: dict[str, Any], field: str, path: Path, line: int | None = None, kind: type | tuple = str) -> Any:
@@ -80,14 +79,12 @@ def require(obj: dict[str, Any], field: str, path: Path, line: int | None = None
 
 
 def text_field(obj: dict[str, Any], field: str, path: Path, line: int | None = None, default: str = "") -> str:
-    """An optional text field: a string (numbers allowed and written as digits), else a DataError."""
+    """An optional text field (null or absent: ``default``): a string, else a DataError."""
     value = obj.get(field)
     if value is None:
         return default
     if isinstance(value, str):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
     raise DataError(path, f"field {field!r} must be a string, got {_type_name(value)}", line=line)
 
 
