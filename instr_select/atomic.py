@@ -82,14 +82,13 @@ def _stale(out: Path) -> list[Path]:
     found = []
     for entry in out.parent.iterdir() if out.parent.is_dir() else ():
         rest = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
-        if (
-            entry.is_dir()
-            and not entry.is_symlink()
-            and rest.startswith(_STALE_KINDS)
-            or entry.is_file()
-            and rest
-            and ".tmp" in rest
-        ):
+        if not rest or entry.is_symlink():
+            continue
+        if entry.is_dir():  # ``checkpoints``: an encoder training's scratch folder of older versions
+            stale = rest.startswith(_STALE_KINDS) or (entry / "checkpoints").is_dir()
+        else:
+            stale = ".tmp" in rest
+        if stale:
             found.append(entry)
     return found
 

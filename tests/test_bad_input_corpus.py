@@ -472,7 +472,6 @@ OPTION_CASES = {
     "select-batch-zero": ["select", "--pool", "bbh", "--batch-size", "0"],
     "select-k-zero": ["select", "--pool", "bbh", "-k", "0"],
     "select-n-instances-zero": ["select", "--pool", "bbh", "--n-instances", "0"],
-    "compare-seeds-zero": ["compare", "--target-task", "bbh:x", "--out", "OUT", "--seeds", "0"],
     "compare-max-steps-zero": ["compare", "--target-task", "bbh:x", "--out", "OUT", "--max-steps", "0"],
     "compare-lr-nan": ["compare", "--target-task", "bbh:x", "--out", "OUT", "--learning-rate", "nan"],
     "active-iterations-zero": ["active", "--pool", "bbh", "--out", "OUT", "--iterations", "0"],

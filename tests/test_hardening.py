@@ -173,6 +173,7 @@ def test_stale_leftovers_are_removed_on_the_next_run(index_dir: Path, tmp_path: 
     (tmp_path / ".index.tmp-abc123").mkdir()
     (tmp_path / ".index.tmp-abc123" / "vectors.npy").write_bytes(b"x" * 1000)
     (tmp_path / ".index.work-xyz" / "checkpoints").mkdir(parents=True)
+    (tmp_path / ".index.k3j2h1g0" / "checkpoints" / "checkpoint-4").mkdir(parents=True)  # older scratch name
     (tmp_path / ".other.tmp-keep").mkdir()  # another output's leftovers are not ours to remove
     build_index(small_tasks(), save_tiny_model(tmp_path / "enc", small_tasks()), out)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-keep", "enc", "index"]
@@ -197,6 +198,35 @@ def test_foreign_folders_are_never_replaced(tmp_path: Path) -> None:
     with atomic_directory(tmp_path / "empty") as tmp:  # an empty folder may be filled
         (tmp / "manifest.json").write_text("{}")
     assert (tmp_path / "empty" / "manifest.json").is_file()
+
+
+def test_unreadable_inputs_and_read_only_outputs_are_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Permission errors (simulated: the tests may run as root, who reads everything)."""
+    from instr_select.cli.main import main
+
+    tasks = write_tasks(tmp_path / "t.jsonl")
+    real_read_text = Path.read_text
+
+    def unreadable(self, *args, **kwargs):
+        if self.name == "t.jsonl":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_text(self, *args, **kwargs)
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    for patch, argv in (
+        (("pathlib.Path.read_text", unreadable), ["inspect", "jsonl", str(tasks)]),
+        (("tempfile.mkdtemp", read_only), ["build-index", f"jsonl={tasks}", "--out", str(tmp_path / "idx")]),
+    ):
+        with monkeypatch.context() as m:
+            m.setattr(*patch)
+            with pytest.raises(SystemExit) as exit_info:
+                main(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "Permission denied" in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "idx").exists()
 
 
 # ---- one writer per output -----------------------------------------------------------------------

@@ -105,7 +105,6 @@ RULES = {
     "iterations": _whole(1),
     "per_iteration": _whole(1),
     "held_out": _whole(1),
-    "seeds": _whole(1),
     "n_instances": _whole(1),
     "perturbations": _whole(1),
     "uncertainty_instances": _whole(1),
