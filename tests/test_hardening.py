@@ -287,9 +287,18 @@ def test_two_concurrent_builds_never_both_replace(tmp_path: Path) -> None:
 
 def test_builds_are_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
     tasks = write_tasks(tmp_path / "t.jsonl", n=21)
-    for seed in ("1", "2"):
-        proc = cli("build-index", f"jsonl={tasks}", "--out", str(tmp_path / f"idx{seed}"), env={"PYTHONHASHSEED": seed})
-        assert proc.returncode == 0, proc.stderr
+    command = [sys.executable, "-m", "instr_select.cli", "build-index", f"jsonl={tasks}", "--out"]
+    runs = [  # run side by side: two processes, two hash seeds
+        subprocess.Popen(
+            [*command, str(tmp_path / f"idx{seed}")],
+            env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": seed},
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+        for seed in ("1", "2")
+    ]
+    for run in runs:
+        assert run.wait(timeout=300) == 0, run.stderr.read()
     first, second = snapshot(tmp_path / "idx1"), snapshot(tmp_path / "idx2")
     manifests = [json.loads(files.pop("manifest.json")) for files in (first, second)]
     assert first == second  # BM25 arrays, vocab.index.json, vectors, FAISS, encoder: every byte

@@ -57,7 +57,7 @@ def _whole(minimum: int, allow: tuple[int, ...] = ()):
             return value
         if value < minimum:
             extra = f" (or {', '.join(map(str, allow))})" if allow else ""
-            raise ConfigError(f"{flag} must be at least {minimum}{extra}, not {value}")
+            raise ConfigError(f"{flag} must be {minimum} or more{extra}, not {value}")
         return value
 
     return check
@@ -109,7 +109,7 @@ RULES = {
     "perturbations": _whole(1),
     "uncertainty_instances": _whole(1),
     "uncertainty_perturbations": _whole(1),
-    "epochs": _finite(0.0),
+    "epochs": lambda flag, value: (_whole(1) if isinstance(value, int) else _finite(0.0))(flag, value),
     "learning_rate": _finite(0.0),
     "pu_threshold": _finite(),
     "pp_threshold": _finite(),
