@@ -421,19 +421,27 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
-FIELDS = [
-    "task_id",
-    "instruction",
-    "instructions",
-    "categories",
-    "source",
-    "split",
-    "languages",
-    "metadata",
-    "examples",
-]
-ROWS = st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES | st.text(min_size=1, max_size=30), max_size=6)
-LINES = st.lists(st.one_of(ROWS.map(json.dumps), st.text(max_size=30), JSON_VALUES.map(json.dumps)), max_size=5)
+EXAMPLE = st.fixed_dictionaries(
+    {"input": st.text(max_size=10), "output": st.text(max_size=10)},
+    optional={"options": st.lists(st.text(max_size=5), max_size=3)},
+)
+VALID_FIELDS = {  # each field well-formed or any JSON value: rows near the format's edge
+    "categories": st.lists(st.text(max_size=8), max_size=3),
+    "source": st.text(max_size=8),
+    "split": st.text(max_size=8),
+    "languages": st.lists(st.text(max_size=5), max_size=2),
+    "metadata": st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=2),
+    "examples": st.lists(EXAMPLE | JSON_VALUES, max_size=2),
+    "instructions": st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=3),
+}
+ROWS = st.fixed_dictionaries(
+    {"task_id": st.one_of(*[st.text(min_size=1, max_size=12)] * 3, JSON_VALUES), "instruction": st.text(max_size=40)},
+    optional={name: st.one_of(valid, valid, JSON_VALUES) for name, valid in VALID_FIELDS.items()},
+)
+LINES = st.lists(
+    st.one_of(*[ROWS.map(json.dumps)] * 6, st.text(max_size=30), JSON_VALUES.map(json.dumps)),
+    max_size=3,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -454,6 +462,36 @@ def test_jsonl_loader_loads_or_says_why(tmp_path_factory, lines: list[str]) -> N
         json.dumps(task.to_dict(with_examples=True))
 
 
+WORDS = st.text(alphabet="abcdefghij XYZ_-.?", min_size=1, max_size=20).filter(lambda t: any(c.isalpha() for c in t))
+GOOD_ROW = st.fixed_dictionaries(
+    {"instruction": WORDS},
+    optional={
+        "categories": st.lists(WORDS, max_size=3),
+        "source": WORDS,
+        "languages": st.lists(WORDS, max_size=2),
+        "metadata": st.dictionaries(WORDS, st.integers() | WORDS, max_size=2),
+        "examples": st.lists(st.fixed_dictionaries({"input": WORDS, "output": WORDS}), max_size=2),
+    },
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(GOOD_ROW, min_size=1, max_size=4))
+def test_well_formed_jsonl_always_loads_as_written(tmp_path_factory, rows: list[dict]) -> None:
+    from instr_select.loaders import load_source
+
+    path = tmp_path_factory.mktemp("prop") / "t.jsonl"
+    rows = [{"task_id": f"task{i}", **row} for i, row in enumerate(rows)]
+    path.write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
+    tasks = load_source("jsonl", path=path)
+    for row, task in zip(rows, tasks, strict=True):
+        assert task.task_id == row["task_id"] and task.instructions == [row["instruction"].strip()]
+        assert task.categories == row.get("categories", []) and task.metadata == row.get("metadata", {})
+        assert [(e.input, e.output) for e in task.examples] == [
+            (e["input"], e["output"]) for e in row.get("examples", [])
+        ]
+
+
 QUERY_ROWS = st.dictionaries(st.sampled_from(["id", "instruction", "other"]), JSON_VALUES, max_size=3)
 
 
@@ -472,3 +510,12 @@ def test_queries_file_reads_or_says_why(tmp_path_factory, lines: list[str]) -> N
     ids = [query_id for query_id, _ in queries]
     assert len(set(ids)) == len(ids) and all(isinstance(i, str) for i in ids)
     assert all(isinstance(text, str) and text.strip() for _, text in queries)
+
+
+def test_long_task_ids_get_short_distinct_file_names() -> None:
+    from instr_select.paths import file_stem
+
+    assert file_stem("bbh:date_understanding") == "bbh__date_understanding"
+    long_a, long_b = "niv2:" + "a" * 300, "niv2:" + "a" * 299 + "b"
+    assert len(file_stem(long_a)) <= 80 and file_stem(long_a) != file_stem(long_b)
+    assert "/" not in file_stem("promptsource:glue/rte") and file_stem("x:\udcff") != file_stem("x:_")
