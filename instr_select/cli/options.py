@@ -190,8 +190,26 @@ def install_checks(command: click.Command, name: str) -> click.Command:
             rule = _factory
         if rule is not None:
             param.callback = _chain(rule, param.callback)
+    if name in OUT_MARKERS and command.callback is not None:
+        command.callback = _locked(command.callback)
     command._instr_select_checked = True  # type: ignore[attr-defined]
     return command
+
+
+def _locked(callback):
+    """Run a command holding the lock of its --out: a second run into it fails before any work."""
+    import functools
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        if kwargs.get("out") is None:
+            return callback(*args, **kwargs)
+        from instr_select.locking import output_lock
+
+        with output_lock(kwargs["out"]):
+            return callback(*args, **kwargs)
+
+    return run
 
 
 def _factory(flag: str, value):
