@@ -31,7 +31,7 @@ OWN_MARKERS = (
     "instr_select_model.json",
     "mixture.json",
     "results.json",
-    "comparison.json",
+    "instr-select-model.json",
 )
 _STALE_KINDS = ("tmp-", "old-", "work-")
 _RENAME_EXCHANGE = 2
