@@ -674,6 +674,17 @@ def _(tmp, fx):
     return ["build-index", "--add", f"jsonl={fx['source']}", "--out", str(index)]
 
 
+@case("build-factory-pq8-too-few-vectors")
+def _(tmp, fx):
+    return ["build-index", f"jsonl={fx['source']}", "--out", str(tmp / "idx"), "--factory", "PQ8"]
+
+
+@case("build-factory-pq-not-dividing-dim")
+def _(tmp, fx):
+    return ["build-index", f"jsonl={fx['source']}", "--encoder", str(fx["encoder"]), "--out", str(tmp / "idx"),
+            "--factory", "PQ7"]  # fmt: skip
+
+
 @case("build-empty-jsonl")
 def _(tmp, fx):
     (tmp / "empty.jsonl").write_text("")

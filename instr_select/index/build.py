@@ -75,8 +75,9 @@ def embed_collection(
         text_view = encoder_text_view(encoder)
     searched = view_all(texts, text_view)
     handle = handle or resolve_encoder(encoder)
-    vectors = _embed(handle, searched)
     chosen = faiss_store.normalize_factory(factory) if factory else faiss_store.choose_factory(len(texts))
+    faiss_store.check_factory(chosen, handle.dim, len(texts))  # before the embedding work
+    vectors = _embed(handle, searched)
     index = faiss_store.new_index(vectors, chosen)
     faiss_store.set_search_params(index)
     manifest = Manifest(

@@ -64,6 +64,7 @@ def check_factory(factory: str, dim: int, count: int) -> None:
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown"
+        first = first.rpartition("failed: ")[2]  # FAISS prefixes the C++ location
         raise ConfigError(f"FAISS factory {factory!r} is not valid for {dim}-d vectors ({first})") from None
     if not index.is_trained:
         needed = max(_nlist(index), _pq_centroids(index))
