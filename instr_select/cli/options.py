@@ -100,7 +100,6 @@ RULES = {
     "max_per_task": _whole(1),
     "positive_examples": _whole(0),
     "labels": _whole(0),
-    "k": _whole(1),
     "n": _whole(1),
     "iterations": _whole(1),
     "per_iteration": _whole(1),
