@@ -65,3 +65,18 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     if not chosen.is_dir():
         raise ConfigError(f"{origin} {chosen} is not a directory (point it at the folder holding the meta-datasets)")
     return chosen
+
+
+def file_stem(name: str, limit: int = 80) -> str:
+    """A short, safe file name for ``name`` (a task key): its readable part, plus a hash when cut.
+
+    Task ids can be hundreds of characters long (file names stop at 255 bytes) and hold ``:`` or ``/``.
+    """
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace(":", "__").replace("/", "__")).strip("._") or "task"
+    if len(safe) <= limit and safe == name.replace(":", "__").replace("/", "__"):
+        return safe
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{safe[: limit - 13]}-{digest}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -73,7 +74,9 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attribute, _ = COMMANDS[cmd_name]
-        return getattr(importlib.import_module(module), attribute)
+        from instr_select.cli.options import install_checks
+
+        return install_checks(getattr(importlib.import_module(module), attribute), cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -95,19 +98,47 @@ def cli(verbose: bool, quiet: bool) -> None:
     )
 
 
+OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def apply_offline_default() -> None:
+    """Offline unless ``HF_HUB_OFFLINE=0``: every library's offline switch is set before it is imported."""
+    if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no"):
+        return
+    for name in OFFLINE_SWITCHES:
+        os.environ[name] = "1"
+
+
+def _say(message: str) -> None:
+    """One line on stderr, whatever characters it holds (lone surrogates are escaped)."""
+    line = " ".join(message.split("\n")).strip()
+    click.echo(line.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Run the CLI; user errors print one line and exit 2, with no traceback."""
+    apply_offline_default()
     try:
         return cli.main(args=argv, prog_name="instr-select", standalone_mode=False)
     except InstrSelectError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _say(f"error: {exc}")
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        _say("aborted")
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see {exc.ctx.command_path} --help)"
+        _say(f"error: {exc.format_message()}{hint}")
         sys.exit(2 if exc.exit_code == 1 else exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        _say("interrupted")
         sys.exit(130)
+    except RecursionError:
+        _say("error: the input is nested too deeply to read (flatten it)")
+        sys.exit(2)
+    except OSError as exc:  # the file system refused: permissions, read-only folder, full disk, long name
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(f"error: {where}{exc.strerror or exc} (check the path and its permissions)")
+        sys.exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,25 +20,29 @@ def read_queries(path: str) -> list[tuple[str, str]]:
     file = Path(path)
     if not file.is_file():
         raise DataError(file, "does not exist", 'pass a JSONL file of {"id", "instruction"} lines')
-    out = []
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise DataError(file, "is not UTF-8 text", 'write {"id", "instruction"} JSON lines') from None
+    from instr_select.loaders.files import parse_json, read_text
+
+    out, seen = [], set()
+    lines = read_text(file).splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise DataError(file, "is not a JSON object", 'write {"id": ..., "instruction": ...}', number) from None
+        row = parse_json(line, file, number, 'write {"id": ..., "instruction": ...}')
         if not isinstance(row, dict) or "instruction" not in row:
             raise DataError(file, "has no field 'instruction'", 'write {"id": ..., "instruction": ...}', number)
         try:
             text = check_instruction(row["instruction"], "field 'instruction'")
         except ConfigError as exc:
             raise DataError(file, str(exc), line=number) from None
-        out.append((str(row.get("id", number)), text))
+        query_id = row.get("id", str(number))
+        if isinstance(query_id, int) and not isinstance(query_id, bool):
+            query_id = str(query_id)
+        if not isinstance(query_id, str) or not query_id.strip():
+            raise DataError(file, f"field 'id' must be a string or whole number, got {query_id!r:.40}", line=number)
+        if query_id in seen:
+            raise DataError(file, f"duplicate id {query_id!r}", "give every query its own id", number)
+        seen.add(query_id)
+        out.append((query_id, text))
     if not out:
         raise DataError(file, "holds no queries", 'write one {"id", "instruction"} object per line')
     return out
@@ -61,6 +66,9 @@ def _table(query: str, results) -> str:
 def _record(query_id: str, query: str, results) -> dict:
     keys = ("rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories")
     tasks = [{key: getattr(r, key) for key in keys} for r in results]
+    for row in tasks:  # JSON has no NaN: a score that is not a number is written as null
+        if not math.isfinite(row["score"]):
+            row["score"] = None
     return {"query_id": query_id, "query": query, "tasks": tasks, "results": tasks}  # "results": old name
 
 
@@ -140,6 +148,6 @@ def query(
     out = sys.stdout
     for (query_id, text), ranked in zip(batch, results, strict=True):
         if as_json or queries:
-            out.write(json.dumps(_record(query_id, text, ranked), ensure_ascii=False) + "\n")
+            out.write(json.dumps(_record(query_id, text, ranked), ensure_ascii=False, allow_nan=False) + "\n")
         else:
             out.write(_table(text, ranked) + "\n")

@@ -153,7 +153,9 @@ def evaluate(
     report["model_path_resolved"] = _resolved_model_path(model_path)
     if report_path is None:
         base = Path(model_path) if Path(model_path).is_dir() else Path(".")
-        report_path = str(base / f"eval_{task.key.replace(':', '_').replace('/', '_')}.json")
+        from instr_select.paths import file_stem
+
+        report_path = str(base / f"eval_{file_stem(task.key)}.json")
     out = write_json(report_path, report)
     m = report["metrics"]
     click.echo(

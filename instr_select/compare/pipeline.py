@@ -215,7 +215,9 @@ def primary_metric(report: dict[str, Any]) -> tuple[str, float]:
 
 
 def _cell_path(out: Path, target_key: str, selector: str, seed: int) -> Path:
-    return out / "cells" / target_key.replace(":", "__").replace("/", "__") / f"{selector}-seed{seed}.json"
+    from instr_select.paths import file_stem
+
+    return out / "cells" / file_stem(target_key) / f"{selector}-seed{seed}.json"
 
 
 def train_selection(

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from instr_select.atomic import atomic_directory
+from instr_select.atomic import atomic_directory, check_replaceable, recover
 from instr_select.encoder.io import describe_base, load_encoder
 from instr_select.encoder.pairs import (
     GROUPINGS,
@@ -26,11 +26,13 @@ from instr_select.encoder.pairs import (
 )
 from instr_select.encoder.vocab import PRE_TOKENIZERS
 from instr_select.errors import ConfigError
+from instr_select.locking import output_lock
 from instr_select.provenance import command_line, library_versions
 from instr_select.tasks import TaskCollection
 from instr_select.textview import DEFAULT_TEXT_VIEW, text_view, view_tasks
 
 log = logging.getLogger(__name__)
+MARKER = "training_info.json"  # what makes an existing --out an encoder this command may replace
 RECIPES = ("mnrl", "insta")
 # MultipleNegativesRankingLoss directions: standard (anchor -> positives), symmetric (+ positive -> anchors),
 # all (+ anchor -> anchors and positive -> positives, as in GTE's improved contrastive loss).
@@ -161,6 +163,13 @@ def train_encoder(
     """
     config = config or AlignConfig()
     config.validate()
+    out = check_replaceable(out, (MARKER,))
+    with output_lock(out):
+        recover(out)  # leftovers (checkpoints) of a killed run on the same --out
+        return _train_locked(tasks, base, out, config, command, progress)
+
+
+def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress) -> Path:
     say = progress or log.info
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.time()
@@ -208,7 +217,7 @@ def train_encoder(
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.work-", dir=out.parent) as scratch:
         work = Path(scratch)  # checkpoints of the dev-based selection; the model goes to ``out`` atomically
         epochs = config.resolved_epochs()
         steps_per_epoch = max(1, -(-len(dataset) // config.batch_size))
@@ -277,9 +286,9 @@ def train_encoder(
             "command": command or command_line(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        with atomic_directory(out) as staged:
+        with atomic_directory(out, markers=(MARKER,)) as staged:
             model.save(str(staged))
-            (staged / "training_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+            (staged / MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
     if best_dev:
         say(f"saved {out} (best dev Acc@1 {best_dev['dev_cosine_accuracy@1']:.4f}, {info['seconds']} s)")
     return out

@@ -110,6 +110,12 @@ class NumpyStaticEncoder:
             raise DataError(directory, f"static encoder is unreadable ({exc})", "rebuild the index") from None
         if matrix.ndim != 2 or matrix.dtype != np.float32:
             raise DataError(matrix_path, "is not a 2-d float32 matrix", "rebuild the index")
+        if tokenizer.get_vocab_size() > matrix.shape[0]:
+            raise DataError(
+                matrix_path,
+                f"has {matrix.shape[0]} rows for a vocabulary of {tokenizer.get_vocab_size()} tokens",
+                "rebuild the index",
+            )
         return cls(tokenizer, matrix, normalize=normalize)
 
     @classmethod

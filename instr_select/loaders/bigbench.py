@@ -20,45 +20,58 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
-from instr_select.loaders.files import as_text, iter_jsonl, read_json, require
+from instr_select.loaders.files import as_text, iter_jsonl, read_json, require, str_list_field, text_field
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
 
 META = "bigbench"
 
 
-def parse_example(raw: dict[str, Any], where: Path, index: int) -> Example:
+def parse_example(raw: Any, where: Path, index: int, line: int | None = None) -> Example:
+    if not isinstance(raw, dict):
+        raise DataError(where, f"example {index} must be an object", line=line)
     if "input" not in raw:
-        raise DataError(where, f"example {index} has no 'input'")
+        raise DataError(where, f"example {index} has no 'input'", line=line)
     scores = raw.get("target_scores")
     target = raw.get("target")
-    if isinstance(scores, dict) and scores:
+    text = as_text(raw["input"], f"example {index} 'input'", where, line)
+    if scores is not None and not isinstance(scores, dict):
+        raise DataError(where, f"example {index}: 'target_scores' must be an object of option: score", line=line)
+    if scores:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scores.values()):
+            raise DataError(where, f"example {index}: every 'target_scores' value must be a number", line=line)
         options = tuple(str(k) for k in scores)
         best = max(scores, key=lambda k: scores[k])
         references = tuple(str(k) for k, v in scores.items() if v == scores[best])
-        return Example(input=as_text(raw["input"]), output=str(best), references=references, options=options)
+        return Example(input=text, output=str(best), references=references, options=options)
     if target is None:
-        raise DataError(where, f"example {index} has neither 'target' nor 'target_scores'")
-    targets = [as_text(t) for t in target] if isinstance(target, list) else [as_text(target)]
+        raise DataError(where, f"example {index} has neither 'target' nor 'target_scores'", line=line)
+    targets = (
+        [as_text(t, f"example {index} 'target'", where, line) for t in target]
+        if isinstance(target, list)
+        else [as_text(target, f"example {index} 'target'", where, line)]
+    )
     targets = targets or [""]
-    return Example(input=as_text(raw["input"]), output=targets[0], references=tuple(targets))
+    return Example(input=text, output=targets[0], references=tuple(targets))
 
 
-def _make_task(row: dict[str, Any], where: Path, line: int | None, parent: str | None, subtask: str | None) -> Task:
+def _make_task(row: Any, where: Path, line: int | None, parent: str | None, subtask: str | None) -> Task:
+    if not isinstance(row, dict):
+        raise DataError(where, "expected a JSON object with 'name' and 'description'", line=line)
     name = require(row, "name", where, line)
-    description = as_text(require(row, "description", where, line)).strip()
+    description = require(row, "description", where, line).strip()
     if not description:
         raise DataError(where, f"task {name!r} has an empty 'description'", "write the task's description", line)
     raw_examples = row.get("examples") or []
     if not isinstance(raw_examples, list):
         raise DataError(where, "field 'examples' must be a list", line=line)
     task_id = f"{parent}/{subtask}" if parent else name
-    examples = [parse_example(e, where, i) for i, e in enumerate(raw_examples)]
+    examples = [parse_example(e, where, i, line) for i, e in enumerate(raw_examples)]
     return Task(
         task_id=task_id,
         meta_dataset=META,
         instructions=[description],
-        categories=[str(k) for k in row.get("keywords") or []],
+        categories=str_list_field(row, "keywords", where, line),
         source=parent or name,
         split="subtask" if parent else "task",
         languages=[],
@@ -75,7 +88,7 @@ def _load_compact(root: Path, report: LoadReport) -> TaskCollection:
     if subtasks_file.is_file():
         for ln, r in iter_jsonl(subtasks_file):
             parent = require(r, "task", subtasks_file, ln)
-            sub = r.get("subtask_dir") or require(r, "name", subtasks_file, ln)
+            sub = text_field(r, "subtask_dir", subtasks_file, ln) or require(r, "name", subtasks_file, ln)
             builders.append(lambda r=r, ln=ln, p=parent, s=sub: _make_task(r, subtasks_file, ln, p, s))
     return report.collect(builders)
 

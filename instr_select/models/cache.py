@@ -1,6 +1,6 @@
 """Materialise registry models into the cache, verifying every file's sha256 before it is used.
 
-A model directory in the cache holds ``instr-select-model.json``: its name, source, library
+A model directory in the cache holds ``registry.json``: its name, source, library
 versions and, for every file, its sha256, size and modification time. A later resolve trusts a
 file whose size and mtime are unchanged and re-hashes any other (``verify=True`` re-hashes all).
 """
@@ -27,7 +27,7 @@ from instr_select.provenance import library_versions
 log = logging.getLogger(__name__)
 
 ENV_CACHE = "INSTR_SELECT_CACHE"
-MANIFEST = "instr-select-model.json"
+MANIFEST = "registry.json"
 
 
 def cache_root() -> Path:

@@ -186,7 +186,9 @@ def read_task_list(path: str | Path) -> Selection:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "does not exist", "pass a selection JSON or a file of META_DATASET:TASK_ID lines")
-    text = path.read_text(encoding="utf-8")
+    from instr_select.loaders.files import read_text
+
+    text = read_text(path)
     if text.lstrip().startswith("{"):
         return Selection.load(path)
     keys = []
