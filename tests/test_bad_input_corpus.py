@@ -21,12 +21,15 @@ from instr_select.cli.main import main
 
 Setup = Callable[[Path, dict], list[str]]
 CASES: dict[str, Setup] = {}
+EXPECT: dict[str, tuple[str, ...]] = {}  # case -> texts its one line must hold (the file, the field, the fix)
 
 
-def case(name: str):
+def case(name: str, expect: tuple[str, ...] = ()):
     def register(func: Setup) -> Setup:
         assert name not in CASES, name
         CASES[name] = func
+        if expect:
+            EXPECT[name] = expect
         return func
 
     return register
@@ -417,6 +420,215 @@ def _(tmp, fx):
     folder.mkdir(parents=True)
     (folder / "templates.yaml").write_bytes(b"templates:\n  a:\n    jinja: 'caf\xe9'\n")
     return ["inspect", "promptsource", str(tmp / "ps")]
+
+
+# ---- checks of the task model, located: each names the file, the field and the fix -------------------
+
+ZW = "\u200b\u200c"  # zero-width characters only
+INVISIBLE = "(write visible text)"
+NIV2_FILE = "task001_squad_answer.json"
+SURROGATE_DEFINITION = json.dumps({**NIV2_GOOD, "Definition": "x"}).replace('"x"', '"a \\ud800 b"')
+
+LOCATED_NIV2 = {
+    "definition-zero-width": ({**NIV2_GOOD, "Definition": [ZW]}, None, (NIV2_FILE, "'Definition'", INVISIBLE)),
+    "definition-surrogate": (SURROGATE_DEFINITION, None, (NIV2_FILE, "'Definition'", "lone surrogate", "valid UTF-8")),
+    "definition-huge": ({**NIV2_GOOD, "Definition": ["w " * 60_000]}, None, (NIV2_FILE, "'Definition'", "shorten")),
+    "catalog-summary-zero-width": (
+        NIV2_GOOD,
+        [{"task": "task001_squad_answer", "summary": ZW}],
+        ("task_catalog.jsonl, line 1", "'summary'", INVISIBLE),
+    ),
+    "catalog-only-summary-zero-width": (
+        NIV2_GOOD,
+        [{"task": "task002_x", "summary": ZW}],
+        ("task_catalog.jsonl, line 1", "'summary'", INVISIBLE),
+    ),
+    "catalog-only-summary-blank": (
+        NIV2_GOOD,
+        [{"task": "task002_x", "summary": "  "}],
+        ("task_catalog.jsonl, line 1", "'summary' is empty", "write the task's instruction"),
+    ),
+    "catalog-task-empty": (
+        NIV2_GOOD,
+        [{"task": "", "summary": "Sum."}],
+        ("task_catalog.jsonl, line 1", "'task'", "task's id", "non-empty id"),
+    ),
+    "catalog-task-zero-width": (
+        NIV2_GOOD,
+        [{"task": ZW, "summary": "Sum."}],
+        ("task_catalog.jsonl, line 1", "'task'", "task's id", INVISIBLE),
+    ),
+}
+
+
+def _located_niv2_case(task, catalog):
+    return lambda tmp, fx: ["inspect", "niv2", str(_niv2_layout(tmp, task, catalog))]
+
+
+for _name, (_task, _catalog, _expect) in LOCATED_NIV2.items():
+    case(f"located-niv2-{_name}", _expect)(_located_niv2_case(_task, _catalog))
+
+
+@case("located-niv2-file-name-zero-width", ("tasks/" + ZW + ".json", "the file name", INVISIBLE))
+def _(tmp, fx):
+    root = _niv2_layout(tmp, NIV2_GOOD)
+    (root / "tasks" / NIV2_FILE).rename(root / "tasks" / f"{ZW}.json")
+    return ["inspect", "niv2", str(root)]
+
+
+@case("located-niv2-split-option-unknown", ("niv2", "split", "'dev'", "train, test, excluded"))
+def _(tmp, fx):
+    return ["inspect", "niv2", str(_niv2_layout(tmp, NIV2_GOOD)), "-o", "split=dev"]
+
+
+LOCATED_BIGBENCH = {
+    "description-zero-width": ([{**BB_GOOD, "description": ZW}], ("bigbench_tasks.jsonl, line 1", "'description'")),
+    "name-empty": ([{**BB_GOOD, "name": ""}], ("bigbench_tasks.jsonl, line 1", "'name'", "non-empty id")),
+    "name-zero-width": ([{**BB_GOOD, "name": ZW}], ("bigbench_tasks.jsonl, line 1", "'name'", INVISIBLE)),
+    "duplicate-name": (
+        [BB_GOOD, {**BB_GOOD, "description": "Other."}],
+        ("bigbench_tasks.jsonl, line 2", "'bigbench:t'", "first read from bigbench_tasks.jsonl, line 1", "unique id"),
+    ),
+}
+
+
+def _located_bigbench_case(rows, file="bigbench_tasks.jsonl"):
+    def setup(tmp: Path, fx: dict) -> list[str]:
+        (tmp / "bigbench").mkdir()
+        write_rows(tmp / "bigbench" / file, rows)
+        return ["inspect", "bigbench", str(tmp / "bigbench")]
+
+    return setup
+
+
+for _name, (_rows, _expect) in LOCATED_BIGBENCH.items():
+    case(f"located-bigbench-{_name}", _expect)(_located_bigbench_case(_rows))
+case("located-bigbench-subtask-dir-zero-width", ("bigbench_subtasks.jsonl, line 1", "'subtask_dir'", INVISIBLE))(
+    _located_bigbench_case([{**BB_GOOD, "task": "t", "subtask_dir": ZW}], "bigbench_subtasks.jsonl")
+)
+case("located-bigbench-subtask-duplicate", ("bigbench_subtasks.jsonl, line 2", "'bigbench:t/s'", "line 1"))(
+    _located_bigbench_case([{**BB_GOOD, "task": "t", "subtask_dir": "s"}] * 2, "bigbench_subtasks.jsonl")
+)
+
+
+@case("located-bigbench-official-duplicate", ("b/task.json", "'bigbench:t'", "first read from", "a/task.json"))
+def _(tmp, fx):
+    for folder in ("a", "b"):
+        (tmp / "bb" / "benchmark_tasks" / folder).mkdir(parents=True)
+        (tmp / "bb" / "benchmark_tasks" / folder / "task.json").write_text(json.dumps(BB_GOOD))
+    return ["inspect", "bigbench", str(tmp / "bb")]
+
+
+@case("located-bigbench-official-subtask-folder", ("task.json", "subtask folder's name", INVISIBLE))
+def _(tmp, fx):
+    parent = tmp / "bb" / "benchmark_tasks" / "t"
+    (parent / ZW).mkdir(parents=True)
+    (parent / "task.json").write_text(json.dumps(BB_GOOD))
+    (parent / ZW / "task.json").write_text(json.dumps(BB_GOOD))
+    return ["inspect", "bigbench", str(tmp / "bb")]
+
+
+LOCATED_SELF_INSTRUCT = {
+    "instruction-zero-width": ([{**SI_GOOD, "instruction": ZW}], ("seed_tasks.jsonl, line 1", "'instruction'")),
+    "instruction-blank": ([{**SI_GOOD, "instruction": " "}], ("seed_tasks.jsonl, line 1", "'instruction' is empty")),
+    "id-empty": ([{**SI_GOOD, "id": ""}], ("seed_tasks.jsonl, line 1", "'id'", "non-empty id")),
+    "id-zero-width": ([{**SI_GOOD, "id": ZW}], ("seed_tasks.jsonl, line 1", "'id'", INVISIBLE)),
+    "duplicate-id": ([SI_GOOD, SI_GOOD], ("seed_tasks.jsonl, line 2", "'self_instruct:seed_1'", "unique id")),
+}
+
+
+def _located_self_instruct_case(rows):
+    def setup(tmp: Path, fx: dict) -> list[str]:
+        (tmp / "si").mkdir()
+        write_rows(tmp / "si" / "seed_tasks.jsonl", rows)
+        return ["inspect", "self_instruct", str(tmp / "si")]
+
+    return setup
+
+
+for _name, (_rows, _expect) in LOCATED_SELF_INSTRUCT.items():
+    case(f"located-self-instruct-{_name}", _expect)(_located_self_instruct_case(_rows))
+
+
+@case("located-self-instruct-duplicate-across-files", ("user_oriented_instructions.jsonl, line 1", "seed_tasks.jsonl"))
+def _(tmp, fx):
+    (tmp / "si").mkdir()
+    write_rows(tmp / "si" / "seed_tasks.jsonl", [SI_GOOD])
+    write_rows(tmp / "si" / "user_oriented_instructions.jsonl", [SI_GOOD])
+    return ["inspect", "self_instruct", str(tmp / "si")]
+
+
+def _bbh_layout(tmp: Path, examples: list, description: str = "Task description: Navigate.", name: str = "navigate"):
+    root = tmp / "bbh-repo"
+    (root / "bbh").mkdir(parents=True)
+    (root / "cot-prompts").mkdir()
+    (root / "bbh" / f"{name}.json").write_text(json.dumps({"examples": examples}), encoding="utf-8")
+    (root / "cot-prompts" / f"{name}.txt").write_text(f"canary\n-----\n{description}\n", encoding="utf-8")
+    return root
+
+
+BBH_EXAMPLE = {"input": "Go left.", "target": "Yes"}
+LOCATED_BBH = {
+    "description-zero-width": (
+        lambda tmp: _bbh_layout(tmp, [BBH_EXAMPLE], ZW),
+        ("cot-prompts/navigate.txt, line 3", "task description", INVISIBLE),
+    ),
+    "description-blank": (
+        lambda tmp: _bbh_layout(tmp, [BBH_EXAMPLE], "Task description:  "),
+        ("cot-prompts/navigate.txt, line 3", "task description", "is empty"),
+    ),
+    "example-input-dict": (
+        lambda tmp: _bbh_layout(tmp, [{"input": {"a": 1}, "target": "Yes"}]),
+        ("bbh/navigate.json", "examples[0].input", "write a string"),
+    ),
+    "example-target-list-of-dicts": (
+        lambda tmp: _bbh_layout(tmp, [BBH_EXAMPLE, {"input": "x", "target": [{}]}]),
+        ("bbh/navigate.json", "examples[1].target", "write a string"),
+    ),
+    "file-name-zero-width": (
+        lambda tmp: _bbh_layout(tmp, [BBH_EXAMPLE], name=ZW),
+        (f"bbh/{ZW}.json", "the file name", INVISIBLE),
+    ),
+}
+
+
+def _readme_invisible(tmp: Path) -> Path:
+    root = _bbh_layout(tmp, [BBH_EXAMPLE])
+    (root / "bbh" / "README.md").write_text(f"# BBH\n\n## Navigate\n\n{ZW}\n", encoding="utf-8")
+    return root
+
+
+LOCATED_BBH["readme-paragraph-zero-width"] = (_readme_invisible, ("bbh/README.md", "'## Navigate'", INVISIBLE))
+
+for _name, (_layout, _expect) in LOCATED_BBH.items():
+    case(f"located-bbh-{_name}", _expect)(lambda tmp, fx, layout=_layout: ["inspect", "bbh", str(layout(tmp))])
+
+LOCATED_PROMPTSOURCE = {
+    "jinja-zero-width": (
+        "templates:\n  abc:\n    jinja: 'x ||| y'\n  abd:\n    jinja: \"\\u200b\"\n",
+        ("templates/d/templates.yaml", "template abd", "'jinja'", INVISIBLE),
+    ),
+    "jinja-surrogate": (
+        'templates:\n  abc:\n    jinja: "a \\ud800 ||| b"\n',
+        ("templates/d/templates.yaml", "template abc", "'jinja'", "lone surrogate"),
+    ),
+}
+for _name, (_text, _expect) in LOCATED_PROMPTSOURCE.items():
+    case(f"located-promptsource-{_name}", _expect)(_promptsource_case(_text))
+
+
+@case("located-promptsource-folder-zero-width", (f"templates/{ZW}/templates.yaml", "the folder name", INVISIBLE))
+def _(tmp, fx):
+    folder = tmp / "ps" / "templates" / ZW
+    folder.mkdir(parents=True)
+    (folder / "templates.yaml").write_text("templates:\n  abc:\n    jinja: 'x ||| y'\n", encoding="utf-8")
+    return ["inspect", "promptsource", str(tmp / "ps")]
+
+
+@case("located-build-two-sources-one-task", ("both hold task 'jsonl:t0'", "load each meta-dataset once"))
+def _(tmp, fx):
+    again = Path(shutil.copy(fx["source"], tmp / "again.jsonl"))
+    return ["build-index", f"jsonl={fx['source']}", f"jsonl={again}", "--out", str(tmp / "idx")]
 
 
 # ---- options, checked before any work --------------------------------------------------------------
@@ -912,4 +1124,6 @@ def test_bad_input(name: str, fixtures: dict, tmp_path: Path, capsys, monkeypatc
     assert "Traceback" not in err, err
     assert len(lines) == 1, (name, err)
     assert lines[0].startswith("error: "), lines[0]
+    for text in EXPECT.get(name, ()):
+        assert text in lines[0], (name, text, lines[0])
     assert [snapshot(folder) for folder in watched] == before, f"{name} changed a folder it was given"

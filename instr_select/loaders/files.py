@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
+from instr_select.textcheck import text_problem
 
 MAX_FILE_BYTES = 2 * 1024**3  # a data file larger than this is refused before it is read
 
@@ -122,6 +123,47 @@ def dict_field(obj: dict[str, Any], field: str, path: Path, line: int | None = N
     return dict(value)
 
 
+def task_id_text(value: str, field: str, path: Path, line: int | None = None) -> str:
+    """A task id read from ``field`` (a field, or the file name): non-empty readable text, else a DataError."""
+    if not value.strip():
+        raise DataError(path, f"{field} (the task's id) is empty", "give every task a non-empty id", line)
+    problem = text_problem(value)
+    if problem:
+        raise DataError(path, f"{field} (the task's id) {problem}", line=line)
+    return value
+
+
+def instruction_text(value: str, field: str, path: Path, line: int | None = None) -> str:
+    """An instruction read from ``field``, stripped: non-empty readable text, else a DataError naming the field."""
+    text = value.strip()
+    if not text:
+        raise DataError(path, f"{field} is empty", "write the task's instruction there", line)
+    problem = text_problem(text)
+    if problem:
+        raise DataError(path, f"{field} {problem}", line=line)
+    return text
+
+
+class UniqueIds:
+    """Task ids seen so far in one load, each with where it was first read (for a duplicate's message)."""
+
+    def __init__(self, meta_dataset: str) -> None:
+        self.meta_dataset = meta_dataset
+        self._first: dict[str, str] = {}
+
+    def add(self, task_id: str, field: str, path: Path, line: int | None = None) -> str:
+        where = f"{path.name}, line {line}" if line is not None else str(path)
+        first = self._first.setdefault(task_id, where)
+        if first != where:
+            raise DataError(
+                path,
+                f"duplicate task id '{self.meta_dataset}:{task_id}' in {field}, first read from {first}",
+                "give every task a unique id",
+                line,
+            )
+        return task_id
+
+
 def as_text(value: Any, where: str = "a field", path: Path | None = None, line: int | None = None) -> str:
     """A text value: strings as they are, numbers as digits, lists of those joined by newlines."""
     if value is None:
@@ -132,4 +174,4 @@ def as_text(value: Any, where: str = "a field", path: Path | None = None, line: 
         return str(value)
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
         return "\n".join(as_text(v) for v in value)
-    raise DataError(path, f"{where} must be text, got {_type_name(value)}", line=line)
+    raise DataError(path, f"{where} must be text, got {_type_name(value)}", "write a string", line)

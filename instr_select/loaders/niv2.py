@@ -19,15 +19,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from instr_select.errors import DataError
+from instr_select.errors import ConfigError, DataError
 from instr_select.loaders.files import (
     as_text,
+    instruction_text,
     iter_jsonl,
     list_field,
     read_json,
     read_text,
     require,
     str_list_field,
+    task_id_text,
     text_field,
 )
 from instr_select.loaders.options import flag
@@ -62,7 +64,7 @@ def read_catalog(root: Path) -> dict[str, tuple[int, dict[str, Any]]]:
         return {}
     catalog: dict[str, tuple[int, dict[str, Any]]] = {}
     for line, row in iter_jsonl(path):
-        name = require(row, "task", path, line)
+        name = task_id_text(require(row, "task", path, line), "field 'task'", path, line)
         if name in catalog:
             raise DataError(path, f"duplicate task {name!r}", "list each task once", line)
         catalog[name] = (line, row)
@@ -103,18 +105,18 @@ def _demos(data: dict[str, Any], path: Path) -> list[dict[str, str]]:
     return demos
 
 
-def _task_from_file(path: Path, catalog_row: dict[str, Any] | None, split: str, catalog: Path) -> Task:
+def _task_from_file(path: Path, catalog_entry: tuple[int, dict[str, Any]] | None, split: str, catalog: Path) -> Task:
+    task_id = task_id_text(path.stem, "the file name", path)
     data = read_json(path)
     if not isinstance(data, dict):
         raise DataError(path, "expected a JSON object with a 'Definition'")
-    definition = as_text(require(data, "Definition", path, kind=(list, str)), "field 'Definition'", path).strip()
-    if not definition:
-        raise DataError(path, "field 'Definition' is empty", "write the task's definition")
-    instructions = [definition]
-    if catalog_row:
-        summary = text_field(catalog_row, "summary", catalog).strip()
-        if summary:
-            instructions.append(summary)
+    definition = as_text(require(data, "Definition", path, kind=(list, str)), "field 'Definition'", path)
+    instructions = [instruction_text(definition, "field 'Definition'", path)]
+    if catalog_entry:
+        line, row = catalog_entry
+        summary = text_field(row, "summary", catalog, line)
+        if summary.strip():
+            instructions.append(instruction_text(summary, "field 'summary'", catalog, line))
     input_languages = str_list_field(data, "Input_language", path)
     output_languages = str_list_field(data, "Output_language", path)
     sources = data.get("Source") or [source_from_name(path.stem)]
@@ -123,7 +125,7 @@ def _task_from_file(path: Path, catalog_row: dict[str, Any] | None, split: str, 
     else:
         sources = [text_field(data, "Source", path)]
     return Task(
-        task_id=path.stem,
+        task_id=task_id,
         meta_dataset=META,
         instructions=instructions,
         categories=str_list_field(data, "Categories", path),
@@ -142,9 +144,7 @@ def _task_from_file(path: Path, catalog_row: dict[str, Any] | None, split: str, 
 
 
 def _task_from_catalog(name: str, line: int, row: dict[str, Any], path: Path, split: str) -> Task:
-    summary = text_field(row, "summary", path, line).strip()
-    if not summary:
-        raise DataError(path, f"task {name!r} has an empty 'summary'", "write a summary", line)
+    summary = instruction_text(text_field(row, "summary", path, line), "field 'summary'", path, line)
     input_languages = str_list_field(row, "input_language", path, line)
     output_languages = str_list_field(row, "output_language", path, line)
     return Task(
@@ -182,14 +182,13 @@ def load(root: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollect
     splits = read_splits(root)
     split = options.get("split")
     if split is not None and split not in SPLITS:
-        raise DataError(None, f"unknown niv2 split {split!r}", f"choose one of {', '.join(SPLITS)}")
+        raise ConfigError(f"source 'niv2' has no split {split!r} (option split= takes one of {', '.join(SPLITS)})")
     english_only = flag(options.get("english_only", False))
     with_files = {p.stem for p in task_files}
     catalog_path = root / "task_catalog.jsonl"
 
     builders = [
-        (lambda p=p: _task_from_file(p, catalog.get(p.stem, (0, None))[1], splits.get(p.stem, ""), catalog_path))
-        for p in task_files
+        (lambda p=p: _task_from_file(p, catalog.get(p.stem), splits.get(p.stem, ""), catalog_path)) for p in task_files
     ]
     builders += [
         (lambda n=n, ln=ln, r=r: _task_from_catalog(n, ln, r, catalog_path, splits.get(n, "")))

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from instr_select.errors import DataError
-from instr_select.loaders.files import read_text
+from instr_select.loaders.files import instruction_text, read_text, task_id_text
 from instr_select.loaders.options import integer
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
@@ -103,7 +103,7 @@ def split_answer_choices(text: str | None) -> list[str]:
 
 def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> Task:
     data = read_templates(path)
-    rel = path.parent.relative_to(root).as_posix()
+    rel = task_id_text(path.parent.relative_to(root).as_posix(), "the folder name", path)
     dataset, _, subset = rel.partition("/")
     if dataset in _NAMESPACES and subset:
         dataset, subset = rel, ""
@@ -116,6 +116,7 @@ def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> T
         ):
             raise DataError(path, f"template {template_id} has no 'jinja' text", "give every template its Jinja text")
         where = f"template {template_id}"
+        template = {**template, "jinja": instruction_text(template["jinja"], f"{where}: 'jinja'", path)}
         metadata = template.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise DataError(path, f"{where}: 'metadata' must be a mapping")
@@ -148,7 +149,7 @@ def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> T
         },
     )
     if render_examples > 0:
-        task.example_loader = lambda: render_dataset_examples(task, render_examples, report)
+        task.example_loader = lambda: render_dataset_examples(task, render_examples, report, path)
     return task
 
 
@@ -170,17 +171,21 @@ def render_template(jinja: str, answer_choices: str | None, row: dict[str, Any])
         parts = env.from_string(jinja).render(**row, answer_choices=choices).split("|||")
     except SecurityError as exc:
         raise DataError(
-            None, f"template refused by the Jinja sandbox ({exc})", "a template may only read its row"
+            None, f"'jinja' refused by the Jinja sandbox ({exc})", "a template may only read its row's fields"
         ) from None
     except TemplateSyntaxError as exc:
-        raise DataError(None, f"template is not valid Jinja ({exc.message})", "fix the template", exc.lineno) from None
+        where = f"line {exc.lineno} of the template: " if exc.lineno else ""
+        raise DataError(None, f"'jinja' is not valid Jinja ({where}{exc.message})", "fix the template") from None
     if len(parts) < 2 or not parts[1].strip():
         return None
     return Example(input=parts[0].strip(), output=parts[1].strip(), options=tuple(choices))
 
 
-def render_dataset_examples(task: Task, limit: int, report: LoadReport) -> list[Example]:
-    """Load the dataset behind a P3 task and render its first template on up to ``limit`` rows."""
+def render_dataset_examples(task: Task, limit: int, report: LoadReport, path: Path | None = None) -> list[Example]:
+    """Load the dataset behind a P3 task and render its first template on up to ``limit`` rows.
+
+    ``path`` is the task's ``templates.yaml``, named by a template's error.
+    """
     try:
         import datasets
 
@@ -194,7 +199,9 @@ def render_dataset_examples(task: Task, limit: int, report: LoadReport) -> list[
         try:
             example = render_template(task.instructions[0], task.metadata["answer_choices"][0], dict(row))
         except DataError as exc:
-            raise DataError(None, f"promptsource {task.task_id}: {exc}") from None
+            template = task.metadata["template_ids"][0] or task.metadata["template_names"][0] or "1"
+            where = path if path is not None else f"promptsource task {task.task_id}"
+            raise DataError(where, f"template {template}: {exc.problem}", exc.fix) from None
         except Exception as exc:  # a template that does not fit a row is skipped, as promptsource does
             log.debug("template failed on a row of %s: %s", task.task_id, exc)
             continue

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
-from instr_select.loaders.files import as_text, iter_jsonl, require, text_field
+from instr_select.loaders.files import (
+    UniqueIds,
+    as_text,
+    instruction_text,
+    iter_jsonl,
+    require,
+    task_id_text,
+    text_field,
+)
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
 
@@ -41,17 +49,15 @@ def _examples(row: dict[str, Any], path: Path, line: int) -> list[Example]:
     return out
 
 
-def _task(row: dict[str, Any], path: Path, line: int, split: str) -> Task:
-    task_id = require(row, "id", path, line)
-    instruction = require(row, "instruction", path, line).strip()
-    if not instruction:
-        raise DataError(path, "field 'instruction' is empty", "write the instruction", line)
+def _task(row: dict[str, Any], path: Path, line: int, split: str, ids: UniqueIds) -> Task:
+    task_id = task_id_text(require(row, "id", path, line), "field 'id'", path, line)
+    instruction = instruction_text(require(row, "instruction", path, line), "field 'instruction'", path, line)
     if split == "seed":
         categories = ["classification" if row.get("is_classification") else "generation"]
     else:
         app = text_field(row, "motivation_app", path, line)
         categories = [app] if app else []
-    return Task(
+    task = Task(
         task_id=task_id,
         meta_dataset=META,
         instructions=[instruction],
@@ -62,6 +68,8 @@ def _task(row: dict[str, Any], path: Path, line: int, split: str) -> Task:
         metadata={"name": row.get("name"), "motivation_app": row.get("motivation_app")},
         _examples=_examples(row, path, line),
     )
+    ids.add(task_id, "field 'id'", path, line)
+    return task
 
 
 def load(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollection:
@@ -75,7 +83,8 @@ def load(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollect
             "holds neither seed_tasks.jsonl nor user_oriented_instructions.jsonl",
             "point the self_instruct source at a Self-Instruct checkout",
         )
-    builders = [(lambda r=r, f=f, ln=ln, s=s: _task(r, f, ln, s)) for f, s in files for ln, r in iter_jsonl(f)]
+    ids = UniqueIds(META)
+    builders = [(lambda r=r, f=f, ln=ln, s=s: _task(r, f, ln, s, ids)) for f, s in files for ln, r in iter_jsonl(f)]
     return report.collect(builders)
 
 
