@@ -395,7 +395,7 @@ def test_surrogates_in_an_instruction_file_and_a_query_path(tmp_path: Path) -> N
 
 # ---- no network when offline ---------------------------------------------------------------------
 
-SOCKET_AUDIT = """
+AUDIT_HOOK = """
 import json, socket, sys
 events = []
 
@@ -407,6 +407,9 @@ def audit(event, args):
         events.append([event, str(args[1])])
 
 sys.addaudithook(audit)
+"""
+
+SOCKET_AUDIT = AUDIT_HOOK + """
 from instr_select.cli.main import main
 
 results = []
@@ -451,6 +454,91 @@ def test_nothing_opens_a_socket_when_offline(tmp_path: Path, index_dir: Path, da
     results = json.loads(line[len("AUDIT ") :])
     assert [r[1] for r in results] == [0, 0, 0, 0, 0, 2, 2], (results, proc.stderr[-3000:])
     assert all(not r[2] for r in results), [r for r in results if r[2]]
+
+
+API_SOCKET_AUDIT = AUDIT_HOOK + """
+import os
+from pathlib import Path
+
+import datasets, huggingface_hub  # a user's own imports, made before any instr-select call
+from instr_select.errors import InstrSelectError
+
+root, encoder = Path(sys.argv[1]), sys.argv[2]
+results = []
+
+def attempt(name, call):
+    try:
+        call()
+        outcome = "ok"
+    except InstrSelectError:
+        outcome = "error"
+    results.append([name, outcome, list(events)])
+    events.clear()
+
+from instr_select.encoder import load_encoder, train_encoder, AlignConfig
+from instr_select.index import build_index
+from instr_select.loaders import load_source
+from instr_select.models import resolve_model
+from instr_select.tuning.modeling import load_model
+
+tasks = load_source("jsonl", path=root / "t.jsonl")
+attempt("load_source hf", lambda: load_source("hf", path="user/name"))
+attempt("promptsource render", lambda: load_source("promptsource", path=root / "ps", render_examples=2)[0].examples)
+attempt("resolve_model", lambda: resolve_model("org/name"))
+attempt("load_model", lambda: load_model("org/name"))
+attempt("load_encoder", lambda: load_encoder(encoder))
+attempt("build_index", lambda: build_index(tasks, encoder, root / "idx"))
+pairs = load_source("jsonl", path=root / "pairs.jsonl")
+attempt("train_encoder", lambda: train_encoder(pairs, None, root / "enc", AlignConfig(epochs=1, dim=16, vocab_size=200)))
+switches = [os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")]
+print("AUDIT " + json.dumps([results, switches, huggingface_hub.constants.HF_HUB_OFFLINE]))
+"""
+
+
+def test_python_api_is_offline_by_default(tmp_path: Path) -> None:
+    """No CLI: the API's own entry points switch every library offline, even one imported before."""
+    write_tasks(tmp_path / "t.jsonl")
+    rows = [{"task_id": f"p{i}", "instructions": [f"Answer question {i} now.", f"Reply to query {i}."]} for i in range(8)]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    encoder = save_tiny_model(tmp_path / "tiny", small_tasks())
+    folder = tmp_path / "ps" / "templates" / "super_glue" / "rte"
+    folder.mkdir(parents=True)
+    (folder / "templates.yaml").write_text("templates:\n  a:\n    jinja: '{{premise}} ||| {{label}}'\n")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
+    proc = python(API_SOCKET_AUDIT, str(tmp_path), str(encoder), env=env, cwd=tmp_path, timeout=600)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("AUDIT ")), None)
+    assert line is not None, proc.stderr[-3000:]
+    results, switches, hub_offline = json.loads(line[len("AUDIT ") :])
+    outcomes = {name: outcome for name, outcome, _ in results}
+    assert outcomes == {
+        "load_source hf": "error",
+        "promptsource render": "ok",  # instruction-only, with a note
+        "resolve_model": "error",
+        "load_model": "error",
+        "load_encoder": "ok",
+        "build_index": "ok",
+        "train_encoder": "ok",
+    }, (results, proc.stderr[-3000:])
+    assert all(not events for _, _, events in results), [r for r in results if r[2]]
+    assert switches == ["1", "1", "1"] and hub_offline is True
+
+
+def test_explicit_hub_opt_in_is_left_alone(monkeypatch) -> None:
+    import huggingface_hub.constants
+
+    from instr_select.offline import OFFLINE_SWITCHES, ensure_offline
+
+    for name in OFFLINE_SWITCHES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    ensure_offline()
+    assert os.environ["HF_HUB_OFFLINE"] == "0" and "TRANSFORMERS_OFFLINE" not in os.environ
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is False
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    ensure_offline()
+    assert [os.environ[name] for name in OFFLINE_SWITCHES] == ["1", "1", "1"]
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is True
 
 
 # ---- property-based: the JSONL loader and the queries file only ever load or say why -------------

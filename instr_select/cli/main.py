@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 from typing import Any
 
 import click
 
 from instr_select.errors import InstrSelectError
+from instr_select.offline import ensure_offline
 
 # command name -> (module, attribute, one-line help shown by --help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -98,17 +98,6 @@ def cli(verbose: bool, quiet: bool) -> None:
     )
 
 
-OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
-
-
-def apply_offline_default() -> None:
-    """Offline unless ``HF_HUB_OFFLINE=0``: every library's offline switch is set before it is imported."""
-    if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no"):
-        return
-    for name in OFFLINE_SWITCHES:
-        os.environ[name] = "1"
-
-
 def _say(message: str) -> None:
     """One line on stderr, whatever characters it holds (lone surrogates are escaped)."""
     line = " ".join(message.split("\n")).strip()
@@ -117,7 +106,7 @@ def _say(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Run the CLI; user errors print one line and exit 2, with no traceback."""
-    apply_offline_default()
+    ensure_offline()  # the API's entry points call it too; here it covers every command at once
     try:
         return cli.main(args=argv, prog_name="instr-select", standalone_mode=False)
     except InstrSelectError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from instr_select.encoder.pairs import (
 from instr_select.encoder.vocab import PRE_TOKENIZERS
 from instr_select.errors import ConfigError
 from instr_select.locking import output_lock
+from instr_select.offline import ensure_offline
 from instr_select.provenance import command_line, library_versions
 from instr_select.tasks import TaskCollection
 from instr_select.textview import DEFAULT_TEXT_VIEW, text_view, view_tasks
@@ -171,7 +171,7 @@ def train_encoder(
 
 def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress) -> Path:
     say = progress or log.info
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ensure_offline()
     started = time.time()
     tasks = view_tasks(tasks, config.text_view)  # the index applies the same view to instructions and queries
     groups = positive_groups(tasks, config.group_by)

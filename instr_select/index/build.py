@@ -33,6 +33,7 @@ from instr_select.index.store import (
     task_records,
 )
 from instr_select.locking import output_lock
+from instr_select.offline import ensure_offline
 from instr_select.textview import view_all
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def build_index(
 
     ``text_view``: what the encoder and BM25 see of each instruction; None takes the encoder's own.
     """
+    ensure_offline()
     out = Path(out)
     if out.exists() and not (out / "manifest.json").is_file() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(out, "exists and is not an index", "choose another --out or remove it")

@@ -103,6 +103,9 @@ def _task_once(row: dict[str, Any], path: Path, line: int, meta: str, seen: set[
 
 
 def load_hf(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollection:
+    from instr_select.offline import ensure_offline
+
+    ensure_offline()
     import datasets
 
     split = options.get("split", "train")

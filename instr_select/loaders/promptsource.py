@@ -186,6 +186,9 @@ def render_dataset_examples(task: Task, limit: int, report: LoadReport, path: Pa
 
     ``path`` is the task's ``templates.yaml``, named by a template's error.
     """
+    from instr_select.offline import ensure_offline
+
+    ensure_offline()
     try:
         import datasets
 

