@@ -409,7 +409,9 @@ def audit(event, args):
 sys.addaudithook(audit)
 """
 
-SOCKET_AUDIT = AUDIT_HOOK + """
+SOCKET_AUDIT = (
+    AUDIT_HOOK
+    + """
 from instr_select.cli.main import main
 
 results = []
@@ -423,6 +425,7 @@ for argv in json.loads(sys.argv[1]):
     events.clear()
 print("AUDIT " + json.dumps(results))
 """
+)
 
 
 def test_nothing_opens_a_socket_when_offline(tmp_path: Path, index_dir: Path, data_dir: Path) -> None:
@@ -456,7 +459,9 @@ def test_nothing_opens_a_socket_when_offline(tmp_path: Path, index_dir: Path, da
     assert all(not r[2] for r in results), [r for r in results if r[2]]
 
 
-API_SOCKET_AUDIT = AUDIT_HOOK + """
+API_SOCKET_AUDIT = (
+    AUDIT_HOOK
+    + """
 import os
 from pathlib import Path
 
@@ -493,12 +498,15 @@ attempt("train_encoder", lambda: train_encoder(pairs, None, root / "enc", AlignC
 switches = [os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")]
 print("AUDIT " + json.dumps([results, switches, huggingface_hub.constants.HF_HUB_OFFLINE]))
 """
+)
 
 
 def test_python_api_is_offline_by_default(tmp_path: Path) -> None:
     """No CLI: the API's own entry points switch every library offline, even one imported before."""
     write_tasks(tmp_path / "t.jsonl")
-    rows = [{"task_id": f"p{i}", "instructions": [f"Answer question {i} now.", f"Reply to query {i}."]} for i in range(8)]
+    rows = [
+        {"task_id": f"p{i}", "instructions": [f"Answer question {i} now.", f"Reply to query {i}."]} for i in range(8)
+    ]
     (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     encoder = save_tiny_model(tmp_path / "tiny", small_tasks())
     folder = tmp_path / "ps" / "templates" / "super_glue" / "rte"
