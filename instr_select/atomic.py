@@ -5,7 +5,7 @@ permissions of the user's umask (temporary files are created private). A directo
 with one ``renameat2(RENAME_EXCHANGE)`` where the system has it, so ``out`` is usable at every
 instant; elsewhere the old copy is moved aside first, and a run killed between the two renames
 is restored by the next run. Only directories instr-select wrote (recognised by their marker
-file) are ever replaced; leftovers of killed runs are removed by the next run on the same output.
+file) are replaced, unless the user asked for it (``--overwrite``, ``overwrite_allowed``); leftovers of killed runs are removed by the next run on the same output.
 Hand-written because no dependency offers it for directories: a rename into place is what makes
 an interrupted build leave the previous artifact intact.
 """
@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ OWN_MARKERS = (
     "registry.json",
 )
 _STALE_KINDS = ("tmp-", "old-", "work-")
+_OVERWRITE: ContextVar[frozenset[str]] = ContextVar("instr_select_overwrite", default=frozenset())
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -66,15 +68,34 @@ def is_own_directory(path: Path, markers: Sequence[str] = OWN_MARKERS) -> bool:
     return any((path / marker).is_file() for marker in markers)
 
 
-def check_replaceable(out: str | Path, markers: Sequence[str] = OWN_MARKERS, option: str = "--out") -> Path:
-    """``out`` may be written: absent, an empty folder, or a folder instr-select wrote (a marker file)."""
+def _key(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+@contextmanager
+def overwrite_allowed(out: str | Path) -> Iterator[None]:
+    """Within this block ``out`` may be replaced even if instr-select did not write it (``--overwrite``)."""
+    token = _OVERWRITE.set(_OVERWRITE.get() | {_key(Path(out))})
+    try:
+        yield
+    finally:
+        _OVERWRITE.reset(token)
+
+
+def check_replaceable(
+    out: str | Path, markers: Sequence[str] = OWN_MARKERS, option: str = "--out", overwrite: bool = False
+) -> Path:
+    """``out`` may be written: absent, an empty folder, a folder instr-select wrote (a marker file),
+    or any folder when ``overwrite`` (or inside ``overwrite_allowed(out)``)."""
     out = check_output_path(out, option)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise ConfigError(f"{option} {out} exists and is not a folder (choose another path)")
+    if overwrite or _key(out) in _OVERWRITE.get():
+        return out
     if out.is_dir() and any(out.iterdir()) and not is_own_directory(out, markers):
         raise ConfigError(
             f"{option} {out} exists and was not written by instr-select (no {' or '.join(markers[:2])});"
-            " choose a new path or empty it yourself"
+            " choose a new path, empty it yourself, or pass --overwrite to replace it and its files"
         )
     return out
 

@@ -760,8 +760,9 @@ def _loop(tmp: Path) -> Path:
     return tmp / "loop-a"
 
 
+OVERWRITE_HINT = ("exists and was not written by instr-select", "pass --overwrite")
 for _name, _setup in PATH_CASES.items():
-    case(f"path-{_name}")(_setup)
+    case(f"path-{_name}", OVERWRITE_HINT if _name.endswith("-foreign") and _name != "query-index-foreign" else ())(_setup)
 
 
 # ---- a damaged index -------------------------------------------------------------------------------

@@ -150,18 +150,38 @@ def check_model_path(flag: str, value):
 
 
 def _out_check(command: str):
-    def check(flag: str, value):
+    def check(flag: str, value, overwrite: bool = False):
         if value is None:
             return value
         from instr_select.atomic import check_output_path, check_replaceable
 
         if command in OUT_MARKERS:
-            check_replaceable(value, OUT_MARKERS[command], flag)
+            check_replaceable(value, OUT_MARKERS[command], flag, overwrite)
         else:
             check_output_path(value, flag)
         return value
 
     return check
+
+
+def _out_callback(check, previous):
+    """The --out check; ``--overwrite`` is eager, so its value is known here already."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if previous is not None:
+            value = previous(ctx, param, value)
+        return check(_flag(param), value, bool(ctx.params.get("overwrite")))
+
+    return callback
+
+
+def overwrite_option() -> click.Option:
+    return click.Option(
+        ["--overwrite"],
+        is_flag=True,
+        is_eager=True,  # parsed before --out, whose check it relaxes
+        help="Replace --out even if it is a folder instr-select did not write (its files are deleted).",
+    )
 
 
 def _chain(rule, previous):
@@ -179,12 +199,17 @@ def install_checks(command: click.Command, name: str) -> click.Command:
     """Attach the option checks to ``command`` (once); they run while click parses, before the command."""
     if getattr(command, "_instr_select_checked", False):
         return command
+    if name in OUT_MARKERS and not any(param.name == "overwrite" for param in command.params):
+        command.params.append(overwrite_option())
     for param in command.params:
         if not isinstance(param, click.Option) or param.is_flag:
             continue
         rule = RULES.get(param.name or "")
+        if param.name == "out":
+            param.callback = _out_callback(_out_check(name), param.callback)
+            continue
         if param.name in PATH_OPTIONS:
-            rule = _out_check(name) if param.name == "out" else _out_check("")
+            rule = _out_check("")
         elif param.name == "index":
             rule = check_index_path
         elif param.name in MODEL_OPTIONS:
@@ -200,16 +225,22 @@ def install_checks(command: click.Command, name: str) -> click.Command:
 
 
 def _locked(callback):
-    """Run a command holding the lock of its --out: a second run into it fails before any work."""
+    """Run a command holding the lock of its --out: a second run into it fails before any work.
+
+    With ``--overwrite``, the command may replace its --out whoever wrote it.
+    """
     import functools
+    from contextlib import nullcontext
 
     @functools.wraps(callback)
     def run(*args, **kwargs):
+        overwrite = kwargs.pop("overwrite", False)
         if kwargs.get("out") is None:
             return callback(*args, **kwargs)
+        from instr_select.atomic import overwrite_allowed
         from instr_select.locking import output_lock
 
-        with output_lock(kwargs["out"]):
+        with output_lock(kwargs["out"]), overwrite_allowed(kwargs["out"]) if overwrite else nullcontext():
             return callback(*args, **kwargs)
 
     return run

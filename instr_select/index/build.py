@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from instr_select.atomic import atomic_directory
+from instr_select.atomic import atomic_directory, check_replaceable
 from instr_select.errors import ConfigError, DataError
 from instr_select.hashing import dir_hash, files_hash
 from instr_select.index import faiss_store
@@ -145,8 +145,7 @@ def build_index(
     """
     ensure_offline()
     out = Path(out)
-    if out.exists() and not (out / "manifest.json").is_file() and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(out, "exists and is not an index", "choose another --out or remove it")
+    check_replaceable(out, (MANIFEST_FILE,))  # an existing folder that is not an index is refused
     with output_lock(out):
         return _build_locked(tasks, encoder, out, factory, command, extra, text_view)
 

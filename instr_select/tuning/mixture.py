@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from instr_select.atomic import atomic_directory
+from instr_select.atomic import atomic_directory, check_replaceable
 from instr_select.errors import ConfigError, DataError
 from instr_select.loaders.files import iter_jsonl
 from instr_select.provenance import provenance
@@ -313,9 +313,7 @@ def save_mixture(
     """Write the mixture directory atomically (temporary directory, then rename into place)."""
     from instr_select.tuning.export import write_formats
 
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise ConfigError(f"--out {out} exists and is not a mixture directory (choose a new path)")
+    out = check_replaceable(out, (MANIFEST,))  # an existing folder that is not a mixture is refused
     with atomic_directory(out) as tmp:
         write_jsonl(tmp / RECORDS, mixture.records)
         files = write_formats(mixture.records, tmp, formats, llama_factory, final=out, manifest=mixture.manifest)
