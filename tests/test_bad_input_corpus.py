@@ -761,8 +761,9 @@ def _loop(tmp: Path) -> Path:
 
 
 OVERWRITE_HINT = ("exists and was not written by instr-select", "pass --overwrite")
+REFUSED_FOREIGN = {"build-out-foreign", "train-out-foreign", "tune-out-foreign", "export-out-foreign"}
 for _name, _setup in PATH_CASES.items():
-    case(f"path-{_name}", OVERWRITE_HINT if _name.endswith("-foreign") and _name != "query-index-foreign" else ())(_setup)
+    case(f"path-{_name}", OVERWRITE_HINT if _name in REFUSED_FOREIGN else ())(_setup)
 
 
 # ---- a damaged index -------------------------------------------------------------------------------
