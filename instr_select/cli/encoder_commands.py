@@ -16,7 +16,8 @@ from instr_select.cli.options import data_dir_option, lenient_option, text_view_
 @click.option(
     "--base-model",
     default=None,
-    help="Local sentence-transformers directory to start from (default: a static encoder built from scratch).",
+    help="Model to start from: a registry name (see `instr-select models`: minilm, minilm-static, ...) or a "
+    "local sentence-transformers / model2vec folder (default: a static encoder built from scratch).",
 )
 @click.option(
     "--recipe",
@@ -128,11 +129,9 @@ def train_encoder(
     )
     config.validate()  # bad options fail before any data or model is loaded
     if base_model is not None:
-        from pathlib import Path
+        from instr_select.encoder.io import _check_model_dir, model_path
 
-        from instr_select.encoder.io import _check_model_dir
-
-        _check_model_dir(Path(base_model))
+        _check_model_dir(model_path(base_model))  # a registry name is materialised and verified here
     tasks = load_sources(sources, data_dir=data_dir, lenient=lenient)
     from instr_select.encoder.train import train_encoder as train
 

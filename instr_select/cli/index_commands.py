@@ -17,7 +17,8 @@ from instr_select.errors import ConfigError
     "--encoder",
     default="static",
     show_default=True,
-    help="Sentence-transformers model folder, or 'static' to build the untrained static encoder on the sources.",
+    help="A registry name (see `instr-select models`: minilm-static, minilm, ...), a sentence-transformers or "
+    "model2vec folder, or 'static' to build the untrained static encoder on the sources.",
 )
 @click.option(
     "--factory", default=None, help="FAISS factory string (default: Flat below 20k instructions, else HNSW32)."

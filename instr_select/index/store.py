@@ -36,6 +36,7 @@ class TaskRecord:
     source_key: str = ""
     start: int = 0
     count: int = 0
+    has_examples: bool | None = None  # whether the task ships examples (None: an index built before this was recorded)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -56,6 +57,7 @@ def task_records(tasks, first_id: int = 0, first_index: int = 0) -> tuple[list[T
                 task.source_key,
                 next_id,
                 len(task.instructions),
+                task.has_example_loader,
             )
         )
         texts.extend(task.instructions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,18 +59,53 @@ def query(
     meta_datasets: Sequence[str] | None = None,
     exclude_source_of: str | None = None,
     data_dir: str | Path | None = None,
+    guard: bool = True,
+    examples_only: bool = False,
 ) -> Selection:
-    """Rank the tasks of ``index`` (default ``indexes/default``) for a target instruction."""
-    from instr_select.retrieval.retriever import Retriever
+    """Rank the tasks of ``index`` (default ``indexes/default``) for a target instruction.
+
+    ``guard``: when the instruction is itself an instruction of the index, leave out that task's
+    source dataset (recorded in ``params["guard"]``). ``examples_only``: only tasks that ship
+    examples; otherwise a UserWarning names the chosen tasks that have none (nothing to train on).
+    """
+    from instr_select.retrieval.retriever import Retriever, check_instruction
 
     loaded = open_index(index)
     sources, keys = exclusion_for(loaded, exclude_source_of, data_dir)
     retriever = Retriever(loaded, method=method, aggregate=aggregate)
-    tasks = retriever.search(instruction, k, meta_datasets, exclude_sources=sources, exclude_keys=keys)
-    return make_selection(loaded, instruction, tasks, method, aggregate, k, meta_datasets, exclude_source_of)
+    tasks = retriever.search(
+        instruction,
+        k,
+        meta_datasets,
+        exclude_sources=sources,
+        exclude_keys=keys,
+        guard=guard,
+        examples_only=examples_only,
+    )
+    hit = retriever.guard_hit(check_instruction(instruction)) if guard else None
+    empty = [t.key for t in tasks if t.has_examples is False]
+    if empty:
+        warnings.warn(
+            f"{len(empty)} of {len(tasks)} selected tasks have no examples to train on ({', '.join(empty[:5])}"
+            f"{', ...' if len(empty) > 5 else ''}); pass examples_only=True to select k tasks with examples",
+            UserWarning,
+            stacklevel=2,
+        )
+    return make_selection(
+        loaded, instruction, tasks, method, aggregate, k, meta_datasets, exclude_source_of, guard, hit, examples_only
+    )
 
 
-def make_selection(index, instruction, tasks, method, aggregate, k, meta_datasets, target) -> Selection:
+def guard_record(guard: bool, hit) -> dict:
+    """What the leakage guard did, for the JSON output and the selection's params."""
+    if not guard:
+        return {"on": False}
+    return {"on": True, **(hit.to_dict() if hit is not None else {"recognised_as": None, "excluded_sources": []})}
+
+
+def make_selection(
+    index, instruction, tasks, method, aggregate, k, meta_datasets, target, guard=True, hit=None, examples_only=False
+) -> Selection:
     return Selection(
         selector=f"retrieval-{method}",
         tasks=tasks,
@@ -83,5 +119,7 @@ def make_selection(index, instruction, tasks, method, aggregate, k, meta_dataset
             "aggregate": aggregate,
             "meta_datasets": list(meta_datasets or []),
             "exclude_source_of": target,
+            "guard": guard_record(guard, hit),
+            "examples_only": examples_only,
         },
     )
