@@ -30,7 +30,7 @@ def is_model2vec_dir(model_dir: str | Path) -> bool:
 
     try:
         with safe_open(str(weights), framework="numpy") as handle:
-            return "embeddings" in handle.keys()
+            return "embeddings" in handle.keys()  # noqa: SIM118 (safe_open has no __contains__)
     except Exception:  # a damaged file: let the regular loaders report it
         return False
 
