@@ -103,3 +103,11 @@ def test_unknown_registry_name_is_one_line(cli, tmp_path: Path, data_dir: Path) 
     result = cli("build-index", "self_instruct", "--out", str(out), "--encoder", "no-such-model")
     assert result.code == 2 and "unknown model 'no-such-model'" in result.err and "minilm" in result.err
     assert "Traceback" not in result.err and not out.exists()
+
+
+def test_add_with_another_encoder_is_refused(cli, index_dir: Path, tmp_path: Path, data_dir: Path) -> None:
+    other = save_tiny_model(tmp_path / "other", small_tasks(), seed=1)
+    before = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
+    result = cli("build-index", "--add", "self_instruct", "--out", str(index_dir), "--encoder", str(other))
+    assert result.code == 2 and "index was built with encoder" in result.err and len(result.err.splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()} == before
