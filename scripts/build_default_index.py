@@ -1,7 +1,8 @@
 """Build ``indexes/default`` from the recipe ``indexes/default.json`` (idempotent).
 
-Trains the default aligned encoder with the encoder package's ``train_encoder`` on all of the
-recipe's sources, then embeds every instruction with ``build_index``. Skips the work when an
+Materialises the recipe's pretrained base (``encoder.base``, a model-registry name), aligns it with
+the encoder package's ``train_encoder`` on the recipe's ``alignment.sources`` (all sources when
+absent; no alignment when ``alignment`` is null), then embeds every instruction with ``build_index``. Skips the work when an
 index built from the same recipe (same recipe hash) is already there; ``--force`` retrains
 the encoder and rebuilds.
 
@@ -50,12 +51,26 @@ def build(args: argparse.Namespace) -> int:
     tasks = load_sources(recipe["sources"], data_dir=args.data_dir)
     n_instr = sum(len(t.instructions) for t in tasks)
     print(f"loaded {len(tasks):,} tasks, {n_instr:,} instructions from {', '.join(recipe['sources'])}", flush=True)
-    config = AlignConfig(**recipe["alignment"], **{k: v for k, v in recipe["encoder"].items() if k != "seed"})
+    base = recipe["encoder"].get("base")  # a model-registry name; None: a static encoder built from scratch
+    if base is not None:
+        from instr_select.encoder.io import model_path
+
+        print(f"base model {base}: {model_path(base)} ({time.perf_counter() - started:.1f} s)", flush=True)
+    alignment = dict(recipe["alignment"]) if recipe.get("alignment") else None
     encoder_dir = out.parent / f".{out.name}-encoder-{digest[:12]}"
-    if args.force:
-        shutil.rmtree(encoder_dir, ignore_errors=True)
-    if not (encoder_dir / "modules.json").is_file():  # written atomically: present means complete
-        train_encoder(tasks, None, encoder_dir, config, command="scripts/build_default_index.py", progress=print)
+    if alignment is None:
+        encoder_dir = model_path(base)
+    else:
+        align_sources = alignment.pop("sources", None)
+        scratch = {k: v for k, v in recipe["encoder"].items() if k not in ("seed", "base")}
+        config = AlignConfig(**alignment, **scratch)
+        if args.force:
+            shutil.rmtree(encoder_dir, ignore_errors=True)
+        if not (encoder_dir / "modules.json").is_file():  # written atomically: present means complete
+            from instr_select.tasks import TaskCollection
+
+            train = tasks if not align_sources else TaskCollection(t for t in tasks if t.meta_dataset in align_sources)
+            train_encoder(train, base, encoder_dir, config, command="scripts/build_default_index.py", progress=print)
     trained = time.perf_counter()
     print(f"encoder ready in {trained - started:.1f} s: {encoder_dir}", flush=True)
     command = "python scripts/build_default_index.py " + " ".join(sys.argv[1:])

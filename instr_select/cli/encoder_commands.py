@@ -60,10 +60,17 @@ from instr_select.cli.options import data_dir_option, lenient_option, text_view_
 )
 @click.option(
     "--group-by",
-    type=click.Choice(["source", "task"]),
+    type=click.Choice(["source", "task", "category"]),
     default="source",
     show_default=True,
-    help="Positives: instructions of one source dataset, or of one task.",
+    help="Positives: instructions of one source dataset, of one task, or of one (first) category.",
+)
+@click.option(
+    "--base-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Keep this share of the base model's weights after training (weight-space ensembling, 0 to <1).",
 )
 @click.option(
     "--mnrl-directions",
@@ -97,6 +104,7 @@ def train_encoder(
     dev_fraction: float,
     pairs_per_instruction: int,
     group_by: str,
+    base_weight: float,
     mnrl_directions: str,
     pre_tokenizer: str,
     text_view: str,
@@ -123,6 +131,7 @@ def train_encoder(
         dev_fraction=dev_fraction,
         pairs_per_instruction=pairs_per_instruction,
         group_by=group_by,
+        base_weight=base_weight,
         mnrl_directions=mnrl_directions,
         pre_tokenizer=pre_tokenizer,
         text_view=text_view,
