@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bench_query import QUERY, run_timed  # noqa: E402
+from bench_query import QUERY  # noqa: E402
 
 from instr_select.evaluation.candidates import HEADLINE, prepare_splits, score_index  # noqa: E402
 
@@ -37,12 +39,36 @@ COLUMNS = (("p3-dataset", "Success@1"), ("p3-dataset", "RR@10"), ("niv2-category
 COLUMNS += (("bigbench-keyword", "nDCG@10"),)
 
 
+# The child reports its own peak (VmHWM of its post-exec address space): ru_maxrss of a child forked
+# from this large process would count the parent's pages copied before exec.
+PEAK = (
+    "import atexit, runpy, sys\n"
+    "def peak():\n"
+    "    line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+    "    sys.stderr.write('PEAK_KB ' + line.split()[1] + '\\n')\n"
+    "atexit.register(peak)\n"
+    "sys.argv = ['instr-select', *sys.argv[1:]]\n"
+    "runpy.run_module('instr_select.cli', run_name='__main__')\n"
+)
+
+
 def cold_query(index_dir: Path, runs: int) -> tuple[float, float]:
-    timed = [
-        run_timed([sys.executable, "-m", "instr_select.cli", "query", QUERY, "--index", str(index_dir), "--json"])
-        for _ in range(runs)
-    ]
-    return statistics.median(w for w, _ in timed), max(m for _, m in timed)
+    """Median wall seconds of a cold ``instr-select query`` and its peak resident memory (MB)."""
+    walls, peaks = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", PEAK, "query", QUERY, "--index", str(index_dir), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        walls.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise SystemExit(f"query on {index_dir} failed: {proc.stderr[-500:]}")
+        peaks.append(int(proc.stderr.rsplit("PEAK_KB ", 1)[1].split()[0]) / 1024)
+    return statistics.median(walls), max(peaks)
 
 
 def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple[Path, float]:
@@ -64,11 +90,13 @@ def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int) -> 
     from instr_select.index import InstructionIndex, build_index
 
     index_dir = out / "indexes" / name
-    if index_dir.exists():
-        shutil.rmtree(index_dir)
-    started = time.perf_counter()
-    build_index(splits.index, encoder, index_dir, command=f"bench_retrieval {name}", text_view="readable")
-    build_s = time.perf_counter() - started
+    if (index_dir / "manifest.json").is_file():  # built by an interrupted run: reuse it and its build time
+        build_s = json.loads((index_dir / "manifest.json").read_text())["extra"]["build_seconds"]
+    else:
+        shutil.rmtree(index_dir, ignore_errors=True)
+        started = time.perf_counter()
+        build_index(splits.index, encoder, index_dir, command=f"bench_retrieval {name}", text_view="readable")
+        build_s = time.perf_counter() - started
     index = InstructionIndex.load(index_dir)
     scores = {method: score_index(index, splits, method) for method in methods}
     cold_s, cold_mb = cold_query(index_dir, cold_runs)

@@ -72,7 +72,7 @@ def _table(query: str, results, guard: dict | None = None) -> str:
         lines.append(f"{r.rank:>4}  {r.score:>7.4f}  {r.meta_dataset:<13} {task:<{width}}{mark} {matched}")
     if any(r.has_examples is False for r in results):
         lines.append(
-            "* no examples (catalog-only task): export and tune skip it; --examples-only selects tasks with examples"
+            "* no examples in the data (catalog-only NIV2 tasks; promptsource offline): export skips it; --examples-only ranks tasks with examples"
         )
     return "\n".join(lines)
 

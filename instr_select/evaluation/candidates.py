@@ -153,6 +153,8 @@ def score_index(index, splits: Splits, method: str = "dense", k: int = 10) -> di
     """{benchmark: {part (dev/test/all): {measure: value}}} for one index and retrieval method."""
     from instr_select.retrieval import Retriever
 
+    if method != "bm25":
+        _embed_queries_once(index, [q.text for b in splits.benchmarks for q in b.queries])
     retriever = Retriever(index, method)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for bench in splits.benchmarks:
@@ -164,6 +166,23 @@ def score_index(index, splits: Splits, method: str = "dense", k: int = 10) -> di
             sub = {q.query_id: run.get(q.query_id, {}) for q in queries}
             out[bench.name][part] = {m: round(v, 4) for m, v in measure(qrels, sub, bench.measures).items()}
     return out
+
+
+def _embed_queries_once(index, texts: list[str]) -> None:
+    """Embed every query in one batch (a transformer encodes one text per call far slower), then serve them from memory."""
+    import numpy as np
+
+    seen = [index.view(text) for text in texts]
+    encode = index.encode_queries
+    cache = dict(zip(seen, encode(seen), strict=True))
+
+    def cached(batch):
+        missing = [t for t in batch if t not in cache]
+        if missing:
+            cache.update(zip(missing, encode(missing), strict=True))
+        return np.stack([cache[t] for t in batch])
+
+    index.encode_queries = cached
 
 
 def evaluate_encoder(encoder: Any, splits: Splits, methods=("dense", "hybrid"), text_view: str = "readable"):
