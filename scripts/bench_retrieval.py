@@ -80,9 +80,10 @@ def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple
     setting, _, weight = spec.partition("@")
     folder = out / "encoders" / f"{base}-{setting}-{weight or '0'}"
     started = time.perf_counter()
-    if not folder.is_dir():
-        config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
-        train_encoder(splits.train, base, folder, config, progress=lambda line: None)
+    if folder.is_dir():  # trained before (e.g. by the sweep): its own recorded training time
+        return folder, json.loads((folder / "training_info.json").read_text())["seconds"]
+    config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
+    train_encoder(splits.train, base, folder, config, progress=lambda line: None)
     return folder, time.perf_counter() - started
 
 
