@@ -63,12 +63,12 @@ def _table(query: str, results, guard: dict | None = None) -> str:
         return "\n".join(lines) + "\n(no task matched the filters)"
     width = max(len(r.task_id) for r in results)
     width = min(max(width, 7), 48)
-    lines.append(f"{'rank':>4}  {'score':>7}  {'meta':<13} {'task':<{width}}  matched instruction")
+    lines.append(f"{'rank':>4}  {'score':>7}  {'meta':<13} {'task':<{width}}   matched instruction")
     for r in results:
         matched = " ".join(r.matched_instruction.split())
         matched = matched if len(matched) <= 70 else matched[:67] + "..."
         task = r.task_id if len(r.task_id) <= width else r.task_id[: width - 3] + "..."
-        mark = "*" if r.has_examples is False else " "
+        mark = " *" if r.has_examples is False else "  "
         lines.append(f"{r.rank:>4}  {r.score:>7.4f}  {r.meta_dataset:<13} {task:<{width}}{mark} {matched}")
     if any(r.has_examples is False for r in results):
         lines.append(
