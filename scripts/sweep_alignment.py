@@ -24,6 +24,9 @@ SETTINGS = {
     "mnrl-lr0.001-e1": dict(recipe="mnrl", learning_rate=0.001, epochs=1),
     "mnrl-category-lr0.005-e1": dict(recipe="mnrl", learning_rate=0.005, epochs=1, group_by="category"),
     "mnrl-category-lr0.02-e2": dict(recipe="mnrl", learning_rate=0.02, epochs=2, group_by="category"),
+    "mnrl-category-lr0.02-e2-p2": dict(
+        recipe="mnrl", learning_rate=0.02, epochs=2, group_by="category", pairs_per_instruction=2
+    ),
     "mnrl-category-lr0.01-e1": dict(recipe="mnrl", learning_rate=0.01, epochs=1, group_by="category"),
     "mnrl-category-lr1e-5-e1": dict(recipe="mnrl", learning_rate=1e-5, epochs=1, group_by="category"),
     "insta-lr1e-6-e5": dict(recipe="insta", learning_rate=1e-6, epochs=5),
