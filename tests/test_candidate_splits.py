@@ -63,3 +63,16 @@ def test_bm25_scores_are_measured_on_both_parts(splits) -> None:
     for parts in scores.values():
         assert set(parts) == {"dev", "test", "all"} and all(0 <= v <= 1 for p in parts.values() for v in p.values())
     assert scores["p3-dataset"]["all"]["Success@1"] > 0.5  # BM25 finds most held-out templates' datasets
+
+
+def test_default_recipe_names_a_registry_base_and_valid_alignment() -> None:
+    import json
+
+    from instr_select.encoder.train import AlignConfig
+    from instr_select.models import get_spec
+    from instr_select.paths import REPO_ROOT
+
+    recipe = json.loads((REPO_ROOT / "indexes" / "default.json").read_text())
+    assert get_spec(recipe["encoder"]["base"]).kind == "static"  # queried with numpy, never torch
+    alignment = {k: v for k, v in recipe["alignment"].items() if k != "sources"}
+    AlignConfig(**alignment).validate()
