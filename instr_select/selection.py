@@ -27,6 +27,7 @@ class SelectedTask:
     score: float
     matched_instruction: str = ""
     categories: list[str] = field(default_factory=list)
+    has_examples: bool | None = None  # None: not known (e.g. an index built before this was recorded)
 
     @property
     def key(self) -> str:

@@ -60,7 +60,7 @@ def bench(args: argparse.Namespace) -> None:
     ]
     cold_s = statistics.median(w for w, _ in cold)
     cold_mb = max(m for _, m in cold)
-    rows.append(("cold `instr-select query` (subprocess)", f"{cold_s * 1000:.0f} ms", "<= 300 ms", cold_s <= 0.3))
+    rows.append(("cold `instr-select query` (subprocess)", f"{cold_s * 1000:.0f} ms", "<= 200 ms", cold_s <= 0.2))
     rows.append(("cold query peak RSS", f"{cold_mb:.0f} MB", "<= 300 MB", cold_mb <= 300))
 
     started = time.perf_counter()

@@ -1,65 +1,174 @@
-"""Retrieval target benchmark: P3 leave-out Acc@1 (Success@1) of BM25, untrained, aligned and hybrid.
+"""Candidate encoders on held-out splits that look like real use: quality beside cost, in one table.
 
-Target (issue 3): the aligned encoder beats BM25 by >= 10 points of Acc@1 and the untrained encoder
-by more. Run: ``.venv/bin/python scripts/bench_retrieval.py [--out DIR] [--recipe mnrl|insta] [--epochs N]``.
-Prints one table from one run (file-level relevance, the target's definition, and dataset-level
-relevance, where every subset of the template's dataset counts); the numbers are measured, not asserted.
+Candidates: BM25; the pretrained encoders of the model registry (``minilm-static``,
+``mpnet-static``, ``minilm``, ``mpnet``) unaligned and aligned (``--align BASE=SETTING[@W]``,
+settings of scripts/sweep_alignment.py, ``W`` the share of base weights kept), each dense and fused
+with BM25 (hybrid). Splits: instr_select.evaluation.candidates (unseen P3 templates counted by
+dataset, guard off; unseen NIV2 tasks against their categories; unseen BIG-bench tasks against
+their keywords); the table reports the test part, settings are chosen on the dev part.
+Cost: index build (embedding + BM25 + writes) on the evaluation collection, alignment time, cold
+``instr-select query`` median and its peak memory.
+
+    python scripts/bench_retrieval.py [--bases minilm-static minilm ...] [--align minilm-static=mnrl-lr0.005-e1@0.5]
+
+Artefacts (indexes, aligned encoders, per-candidate scores) go under ``--out`` (default
+runs/bench_retrieval, ignored by git); re-running reuses finished candidates unless ``--fresh``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-from instr_select.encoder.train import AlignConfig
-from instr_select.evaluation.retrieval_eval import EvalConfig, evaluate_retrieval
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench_query import QUERY  # noqa: E402
+
+from instr_select.evaluation.candidates import HEADLINE, prepare_splits, score_index  # noqa: E402
+
+COLUMNS = (("p3-dataset", "Success@1"), ("p3-dataset", "RR@10"), ("niv2-category", "nDCG@10"))
+COLUMNS += (("bigbench-keyword", "nDCG@10"),)
+
+
+# The child reports its own peak (VmHWM of its post-exec address space): ru_maxrss of a child forked
+# from this large process would count the parent's pages copied before exec.
+PEAK = (
+    "import atexit, runpy, sys\n"
+    "def peak():\n"
+    "    line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+    "    sys.stderr.write('PEAK_KB ' + line.split()[1] + '\\n')\n"
+    "atexit.register(peak)\n"
+    "sys.argv = ['instr-select', *sys.argv[1:]]\n"
+    "runpy.run_module('instr_select.cli', run_name='__main__')\n"
+)
+
+
+def cold_query(index_dir: Path, runs: int) -> tuple[float, float]:
+    """Median wall seconds of a cold ``instr-select query`` and its peak resident memory (MB)."""
+    walls, peaks = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", PEAK, "query", QUERY, "--index", str(index_dir), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        walls.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise SystemExit(f"query on {index_dir} failed: {proc.stderr[-500:]}")
+        peaks.append(int(proc.stderr.rsplit("PEAK_KB ", 1)[1].split()[0]) / 1024)
+    return statistics.median(walls), max(peaks)
+
+
+def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple[Path, float]:
+    """Align ``base`` with a sweep setting on the training part only; ``@W`` keeps a share W of the base."""
+    from sweep_alignment import SETTINGS
+
+    from instr_select.encoder.train import AlignConfig, train_encoder
+
+    setting, _, weight = spec.partition("@")
+    folder = out / "encoders" / f"{base}-{setting}-{weight or '0'}"
+    started = time.perf_counter()
+    if folder.is_dir():  # trained before (e.g. by the sweep): its own recorded training time
+        return folder, json.loads((folder / "training_info.json").read_text())["seconds"]
+    config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
+    train_encoder(splits.train, base, folder, config, progress=lambda line: None)
+    return folder, time.perf_counter() - started
+
+
+def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int) -> dict:
+    from instr_select.index import InstructionIndex, build_index
+
+    index_dir = out / "indexes" / name
+    if (index_dir / "manifest.json").is_file():  # built by an interrupted run: reuse it and its build time
+        build_s = json.loads((index_dir / "manifest.json").read_text())["extra"]["build_seconds"]
+    else:
+        shutil.rmtree(index_dir, ignore_errors=True)
+        started = time.perf_counter()
+        build_index(splits.index, encoder, index_dir, command=f"bench_retrieval {name}", text_view="readable")
+        build_s = time.perf_counter() - started
+    index = InstructionIndex.load(index_dir)
+    scores = {method: score_index(index, splits, method) for method in methods}
+    cold_s, cold_mb = cold_query(index_dir, cold_runs)
+    return {
+        "scores": scores,
+        "build_s": round(build_s, 1),
+        "cold_query_s": round(cold_s, 3),
+        "query_peak_mb": round(cold_mb),
+        "query_path": index.manifest.encoder["query_path"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="eval/bench_retrieval")
-    parser.add_argument("--recipe", default="mnrl", choices=["mnrl", "insta"])
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--bases", nargs="*", default=["minilm-static", "mpnet-static", "minilm", "mpnet"])
+    parser.add_argument("--align", nargs="*", default=[], metavar="BASE=SETTING[@W]")
+    parser.add_argument("--out", default="runs/bench_retrieval")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args()
-    started = time.time()
-    config = EvalConfig(
-        niv2_source=None, seed=args.seed, align=AlignConfig(recipe=args.recipe, epochs=args.epochs, seed=args.seed)
-    )
-    report = evaluate_retrieval(config, args.out, data_dir=args.data_dir, progress=lambda line: None)
-    p3 = report["results"]["p3"]
-    bm25 = p3["bm25"]["Success@1"]
-    untrained = p3["untrained"]["Success@1"]
-    print(f"P3 leave-out, {report['queries']['p3']} held-out templates, recipe {args.recipe}, seed {args.seed}")
-    ceiling = report["ceilings"]["p3"]
-    answerable = ceiling["success@1_answerable"]
-    by_dataset = report["results"]["p3-dataset"]
-    dataset_bm25 = by_dataset["bm25"]["Success@1"]
+    out = Path(args.out)
+    (out / "scores").mkdir(parents=True, exist_ok=True)
+    splits = prepare_splits(seed=args.seed)
+    plan = [(base, base, None) for base in args.bases]
+    plan += [(f"{spec.split('=')[0]} aligned {spec.split('=')[1]}", *spec.split("=", 1)) for spec in args.align]
+    rows: dict[str, dict] = {}
+    for name, base, setting in plan:
+        cache = out / "scores" / f"{name.replace(' ', '_')}.json"
+        if cache.is_file() and not args.fresh:
+            rows[name] = json.loads(cache.read_text())
+            continue
+        encoder, align_s = (base, 0.0) if setting is None else aligned_encoder(base, setting, splits, out, args.seed)
+        methods = ("dense", "hybrid", "bm25") if not rows and "bm25" not in rows else ("dense", "hybrid")
+        row = evaluate(name.replace(" ", "_"), encoder, splits, out, methods, args.cold_runs)
+        row["align_s"] = round(align_s, 1)
+        cache.write_text(json.dumps(row, indent=2))
+        rows[name] = row
+        print(f"done {name}: {json.dumps({k: v for k, v in row.items() if k != 'scores'})}", file=sys.stderr)
+    print_table(rows, splits)
+
+
+def print_table(rows: dict[str, dict], splits) -> None:
+    sizes = {b.name: (len(splits.part(b, "dev")), len(splits.part(b, "test"))) for b in splits.benchmarks}
     print(
-        f"{'system':<10} {'Acc@1':>7} {'MRR@10':>7} {'R@5':>7} {'vs bm25':>8} {'Acc@1 answerable':>17}"
-        f" {'dataset Acc@1':>14} {'vs bm25':>8}"
+        "held-out queries (dev / test): "
+        + ", ".join(f"{name} {dev} / {test}" for name, (dev, test) in sizes.items())
+        + "; guard off; table = test part, 'dev' = the headline measures on the dev part"
     )
-    for system, scores in p3.items():
-        delta = 100 * (scores["Success@1"] - bm25)
-        dataset = by_dataset[system]["Success@1"]
-        print(
-            f"{system:<10} {scores['Success@1']:>7.4f} {scores['RR@10']:>7.4f} {scores['R@5']:>7.4f} {delta:>+7.1f}pt"
-            f" {answerable.get(system, float('nan')):>17.4f} {dataset:>14.4f} {100 * (dataset - dataset_bm25):>+7.1f}pt"
-        )
-    print(
-        f"ceiling: {ceiling['duplicated_elsewhere']} of {ceiling['queries']} held-out templates are verbatim templates "
-        f"of another task (e.g. cbt/CN vs cbt/NE), so no text retriever exceeds Acc@1 {ceiling['success@1_ceiling']:.4f}; "
-        f"'answerable' = Acc@1 over the other {ceiling['queries'] - ceiling['duplicated_elsewhere']}"
-    )
-    aligned = p3["aligned"]["Success@1"]
-    gain_bm25, gain_untrained = 100 * (aligned - bm25), 100 * (aligned - untrained)
-    met = gain_bm25 >= 10 and gain_untrained > gain_bm25
-    print(
-        f"target: aligned - bm25 >= 10 pt and aligned - untrained > aligned - bm25: "
-        f"{gain_bm25:+.1f} pt, {gain_untrained:+.1f} pt -> {'MET' if met else 'MISSED'}"
-    )
-    print(f"total {time.time() - started:.0f} s")
+    head = ["system"] + [f"{b} {m}" for b, m in COLUMNS] + ["dev P3 / NIV2 / BB"]
+    head += ["build s", "align s", "cold query ms", "query MB", "query path"]
+    print("| " + " | ".join(head) + " |")
+    print("| --- | " + " | ".join("---:" for _ in head[1:-1]) + " | --- |")
+    bm25_done = False
+    for name, row in rows.items():
+        for method, scores in row["scores"].items():
+            if method == "bm25":
+                if bm25_done:
+                    continue
+                bm25_done, label = True, "bm25"
+            else:
+                label = name if method == "dense" else f"{name} + bm25 (hybrid)"
+            cells = [f"{scores[b]['test'][m]:.4f}" for b, m in COLUMNS]
+            dev = " / ".join(
+                f"{scores[b]['dev'][HEADLINE[b]]:.3f}" for b in ("p3-dataset", "niv2-category", "bigbench-keyword")
+            )
+            cost = [f"{row['build_s']:.0f}", f"{row['align_s']:.0f}", f"{row['cold_query_s'] * 1000:.0f}"]
+            cost += [f"{row['query_peak_mb']}", row["query_path"]]
+            if method == "bm25":  # built inside that candidate's index; its cold query was not timed alone
+                cost = ["-", "-", "-", "-", "bm25s"]
+            print("| " + " | ".join([label, *cells, dev, *cost]) + " |")
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def _jsonl_source(tmp_path, rows):
     [
         (["--epochs", "-1"], "--epochs must be 1 or more"),
         (["--batch-size", "1"], "--batch-size must be 2 or more"),
-        (["--base-model", "no/such/model"], "model hub is not reachable"),
+        (["--base-model", "no/such/model"], "unknown model 'no/such/model': not a registry name"),
         (["--positives", "0"], "--positives must be 1 or more"),
     ],
 )

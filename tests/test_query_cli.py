@@ -28,9 +28,11 @@ def test_json_shape(cli, index_dir: Path) -> None:
     result = cli("query", "translate English to French", "--index", str(index_dir), "-k", "3", "--json")
     assert result.code == 0, result.err
     record = json.loads(result.out)
-    assert set(record) == {"query_id", "query", "tasks", "results"} and record["query"] == "translate English to French"
+    assert set(record) == {"query_id", "query", "tasks", "results", "guard"}
+    assert record["query"] == "translate English to French"
+    assert record["guard"] == {"on": True, "recognised_as": None, "excluded_sources": []}
     assert [r["rank"] for r in record["tasks"]] == [1, 2, 3] and record["results"] == record["tasks"]  # old name
-    keys = {"rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories"}
+    keys = {"rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories", "has_examples"}
     assert all(set(r) == keys for r in record["results"])
 
 
@@ -39,8 +41,9 @@ def test_table_and_save(cli, index_dir: Path, tmp_path: Path) -> None:
     result = cli("query", ENTAIL, "--index", str(index_dir), "-k", "2", "--save", str(saved), "--retriever", "bm25")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0].startswith("query: ") and "rank" in lines[1] and len(lines) == 4
-    assert "rte_a" not in result.out  # guard: the query is rte_a's own instruction
+    assert lines[0].startswith("query: ") and lines[1].startswith("guard: ") and "rank" in lines[2]
+    assert len(lines) == 6  # query, guard, header, 2 tasks, the note on tasks without examples
+    assert "rte_a" not in result.out.split("\n", 2)[2]  # guard: the query is rte_a's own instruction
     selection = json.loads(saved.read_text())
     assert selection["selector"] == "retrieval-bm25" and len(selection["tasks"]) == 2
 

@@ -16,7 +16,8 @@ from instr_select.cli.options import data_dir_option, lenient_option, text_view_
 @click.option(
     "--base-model",
     default=None,
-    help="Local sentence-transformers directory to start from (default: a static encoder built from scratch).",
+    help="Model to start from: a registry name (see `instr-select models`: minilm, minilm-static, ...) or a "
+    "local sentence-transformers / model2vec folder (default: a static encoder built from scratch).",
 )
 @click.option(
     "--recipe",
@@ -59,10 +60,17 @@ from instr_select.cli.options import data_dir_option, lenient_option, text_view_
 )
 @click.option(
     "--group-by",
-    type=click.Choice(["source", "task"]),
+    type=click.Choice(["source", "task", "category"]),
     default="source",
     show_default=True,
-    help="Positives: instructions of one source dataset, or of one task.",
+    help="Positives: instructions of one source dataset, of one task, or of one (first) category.",
+)
+@click.option(
+    "--base-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Keep this share of the base model's weights after training (weight-space ensembling, 0 to <1).",
 )
 @click.option(
     "--mnrl-directions",
@@ -96,6 +104,7 @@ def train_encoder(
     dev_fraction: float,
     pairs_per_instruction: int,
     group_by: str,
+    base_weight: float,
     mnrl_directions: str,
     pre_tokenizer: str,
     text_view: str,
@@ -122,17 +131,16 @@ def train_encoder(
         dev_fraction=dev_fraction,
         pairs_per_instruction=pairs_per_instruction,
         group_by=group_by,
+        base_weight=base_weight,
         mnrl_directions=mnrl_directions,
         pre_tokenizer=pre_tokenizer,
         text_view=text_view,
     )
     config.validate()  # bad options fail before any data or model is loaded
     if base_model is not None:
-        from pathlib import Path
+        from instr_select.encoder.io import _check_model_dir, model_path
 
-        from instr_select.encoder.io import _check_model_dir
-
-        _check_model_dir(Path(base_model))
+        _check_model_dir(model_path(base_model))  # a registry name is materialised and verified here
     tasks = load_sources(sources, data_dir=data_dir, lenient=lenient)
     from instr_select.encoder.train import train_encoder as train
 

@@ -18,7 +18,7 @@ def _none(value: str | None) -> str | None:
 @click.command()
 @click.option(
     "--out",
-    default="eval/retrieval",
+    default="runs/eval-retrieval",
     show_default=True,
     type=click.Path(file_okay=False),
     help="Directory for results.json, results.md, TREC runs/qrels and the encoders.",

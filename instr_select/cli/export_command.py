@@ -48,11 +48,20 @@ def _select(
             meta_datasets=list(meta_datasets) or None,
             exclude_source_of=task.key,
             data_dir=data_dir,
+            examples_only=True,
         )
         selection.target = task.key
         return selection
     assert target is not None
-    return query(target, index=index, k=k, method=method, meta_datasets=list(meta_datasets) or None, data_dir=data_dir)
+    return query(
+        target,
+        index=index,
+        k=k,
+        method=method,
+        meta_datasets=list(meta_datasets) or None,
+        data_dir=data_dir,
+        examples_only=True,  # k tasks that can be trained on (catalog-only NIV2 tasks have no examples)
+    )
 
 
 @click.command()

@@ -15,9 +15,10 @@ from instr_select.errors import ConfigError
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Index directory to write.")
 @click.option(
     "--encoder",
-    default="static",
-    show_default=True,
-    help="Sentence-transformers model folder, or 'static' to build the untrained static encoder on the sources.",
+    default=None,
+    help="A registry name (see `instr-select models`: minilm-static, minilm, ...), a sentence-transformers or "
+    "model2vec folder, or 'static' (the default) to build the untrained static encoder on the sources. With --add: "
+    "checked against the index's own encoder.",
 )
 @click.option(
     "--factory", default=None, help="FAISS factory string (default: Flat below 20k instructions, else HNSW32)."
@@ -34,7 +35,7 @@ from instr_select.errors import ConfigError
 def build_index(
     sources: tuple[str, ...],
     out: str,
-    encoder: str,
+    encoder: str | None,
     factory: str | None,
     add: tuple[str, ...],
     seed: int,
@@ -62,6 +63,9 @@ def _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenie
     from instr_select.index.manifest import command_line
     from instr_select.loaders import LoadReport, load_sources
 
+    if add and encoder is not None and encoder != "static":
+        _check_same_encoder(out, encoder)  # before anything is loaded or written
+    encoder = encoder or "static"
     report = LoadReport(lenient=lenient)
     started = time.perf_counter()
     tasks = load_sources(add or sources, data_dir=data_dir, report=report)
@@ -88,3 +92,24 @@ def _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenie
     click.echo(f"{verb} {instructions:,} instructions of {len(tasks):,} tasks into {path} in {seconds:.1f} s")
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} bad task(s)")
+
+
+def _check_same_encoder(index_dir: str, encoder: str) -> None:
+    """--add with --encoder: the index must have been built with that encoder (one-line DataError otherwise)."""
+    from pathlib import Path
+
+    from instr_select.encoder.io import model_path
+    from instr_select.errors import DataError
+    from instr_select.hashing import dir_hash
+    from instr_select.index.manifest import Manifest
+
+    manifest = Manifest.read(Path(index_dir))
+    path = model_path(encoder)
+    if not path.is_dir():
+        raise DataError(path, "encoder directory does not exist", "pass the encoder the index was built with")
+    if dir_hash(path) != manifest.encoder.get("hash"):
+        raise DataError(
+            index_dir,
+            f"index was built with encoder {manifest.encoder.get('identity')}, not {encoder}",
+            "drop --encoder (--add always embeds with the index's own encoder) or rebuild the index with this one",
+        )

@@ -48,28 +48,50 @@ def read_queries(path: str) -> list[tuple[str, str]]:
     return out
 
 
-def _table(query: str, results) -> str:
+def _guard_line(guard: dict) -> str | None:
+    if not guard.get("on"):
+        return "guard: off (--no-guard): tasks sharing the query's source dataset are kept"
+    if not guard.get("recognised_as"):
+        return None
+    return (
+        f"guard: the query is an instruction of {guard['recognised_as']}; left out {guard['excluded_tasks']} task(s)"
+        f" of source {', '.join(guard['excluded_sources'])} (--no-guard keeps them)"
+    )
+
+
+def _table(query: str, results, guard: dict | None = None) -> str:
     lines = [f"query: {query if len(query) <= 100 else query[:97] + '...'}"]
+    note = _guard_line(guard or {"on": True})
+    if note:
+        lines.append(note)
     if not results:
-        return lines[0] + "\n(no task matched the filters)"
+        return "\n".join(lines) + "\n(no task matched the filters)"
     width = max(len(r.task_id) for r in results)
     width = min(max(width, 7), 48)
-    lines.append(f"{'rank':>4}  {'score':>7}  {'meta':<13} {'task':<{width}}  matched instruction")
+    lines.append(f"{'rank':>4}  {'score':>7}  {'meta':<13} {'task':<{width}}   matched instruction")
     for r in results:
         matched = " ".join(r.matched_instruction.split())
         matched = matched if len(matched) <= 70 else matched[:67] + "..."
         task = r.task_id if len(r.task_id) <= width else r.task_id[: width - 3] + "..."
-        lines.append(f"{r.rank:>4}  {r.score:>7.4f}  {r.meta_dataset:<13} {task:<{width}}  {matched}")
+        mark = " *" if r.has_examples is False else "  "
+        lines.append(f"{r.rank:>4}  {r.score:>7.4f}  {r.meta_dataset:<13} {task:<{width}}{mark} {matched}")
+    if any(r.has_examples is False for r in results):
+        lines.append(
+            "* no examples in the data (catalog-only NIV2 tasks; promptsource offline): export skips it; --examples-only ranks tasks with examples"
+        )
     return "\n".join(lines)
 
 
-def _record(query_id: str, query: str, results) -> dict:
-    keys = ("rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories")
+def _record(query_id: str, query: str, results, guard: dict | None = None) -> dict:
+    keys = ("rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories", "has_examples")
     tasks = [{key: getattr(r, key) for key in keys} for r in results]
     for row in tasks:  # JSON has no NaN: a score that is not a number is written as null
         if not math.isfinite(row["score"]):
             row["score"] = None
-    return {"query_id": query_id, "query": query, "tasks": tasks, "results": tasks}  # "results": old name
+    record = {"query_id": query_id, "query": query, "tasks": tasks, "results": tasks}  # "results": old name
+    if guard is not None:
+        record["guard"] = guard
+    return record
 
 
 @click.command()
@@ -112,6 +134,13 @@ def _record(query_id: str, query: str, results) -> dict:
     default=None,
     help="Write the selection JSON here (one query; --save: old spelling).",
 )
+@click.option(
+    "--no-guard",
+    "no_guard",
+    is_flag=True,
+    help="Keep tasks sharing the source of an index task whose instruction the query is (the guard is on by default).",
+)
+@click.option("--examples-only", is_flag=True, help="Only tasks that ship examples (what export and tune train on).")
 @data_dir_option
 def query(
     instruction: str | None,
@@ -124,13 +153,17 @@ def query(
     method: str,
     aggregate: str,
     save: str | None,
+    no_guard: bool,
+    examples_only: bool,
     data_dir: str | None,
 ) -> None:
     """Rank the tasks of an index most related to INSTRUCTION (a target task's instruction).
 
-    The leakage guard is on whenever INSTRUCTION is itself an instruction of the index.
+    The leakage guard is on whenever INSTRUCTION is itself an instruction of the index: that task and
+    every task of its source dataset are left out, and the output says so (--no-guard turns it off).
+    Tasks marked * ship no examples.
     """
-    from instr_select.retrieval.api import exclusion_for, make_selection, open_index
+    from instr_select.retrieval.api import exclusion_for, guard_record, make_selection, open_index
     from instr_select.retrieval.retriever import Retriever, check_instruction, check_k
 
     check_k(k)
@@ -142,12 +175,28 @@ def query(
     loaded = open_index(index)
     retriever = Retriever(loaded, method=method, aggregate=aggregate)
     sources, keys = exclusion_for(loaded, exclude_source, data_dir)
-    results = retriever.search_many([text for _, text in batch], k, meta_datasets or None, sources, keys)
+    guard = not no_guard
+    texts = [text for _, text in batch]
+    results = retriever.search_many(texts, k, meta_datasets or None, sources, keys, guard, examples_only)
+    hits = [retriever.guard_hit(text) if guard else None for text in texts]
     if save:
-        make_selection(loaded, batch[0][1], results[0], method, aggregate, k, meta_datasets, exclude_source).save(save)
+        make_selection(
+            loaded,
+            texts[0],
+            results[0],
+            method,
+            aggregate,
+            k,
+            meta_datasets,
+            exclude_source,
+            guard,
+            hits[0],
+            examples_only,
+        ).save(save)
     out = sys.stdout
-    for (query_id, text), ranked in zip(batch, results, strict=True):
+    for (query_id, text), ranked, hit in zip(batch, results, hits, strict=True):
+        record = guard_record(guard, hit)
         if as_json or queries:
-            out.write(json.dumps(_record(query_id, text, ranked), ensure_ascii=False, allow_nan=False) + "\n")
+            out.write(json.dumps(_record(query_id, text, ranked, record), ensure_ascii=False, allow_nan=False) + "\n")
         else:
-            out.write(_table(text, ranked) + "\n")
+            out.write(_table(text, ranked, record) + "\n")

@@ -28,9 +28,27 @@ def _check_model_dir(path: Path) -> None:
         )
 
 
-def load_encoder(name_or_path: str | Path):
-    """Load a local sentence-transformers model offline (``local_files_only``); DataError if missing or corrupt."""
+def model_path(name_or_path: str | Path) -> Path:
+    """A local folder as is; a registry name (``minilm``, ``minilm-static``, ...) -> its verified cache folder."""
     path = Path(name_or_path).expanduser()
+    if path.exists() or isinstance(name_or_path, Path):
+        return path
+    from instr_select.models import resolve_model
+
+    return Path(resolve_model(str(name_or_path)))
+
+
+def load_encoder(name_or_path: str | Path):
+    """Load a local sentence-transformers or model2vec model, or a registry name, offline; DataError if missing or corrupt.
+
+    A model2vec folder becomes a sentence-transformers ``StaticEmbedding`` (+ ``Normalize``) model, so
+    the trainer can align it.
+    """
+    path = model_path(name_or_path)
+    from instr_select.index.static import NumpyStaticEncoder, is_model2vec_dir
+
+    if is_model2vec_dir(path):
+        return static_model(NumpyStaticEncoder.from_model2vec_dir(path))
     _check_model_dir(path)
     ensure_offline()
     from sentence_transformers import SentenceTransformer
@@ -43,6 +61,19 @@ def load_encoder(name_or_path: str | Path):
             f"cannot be loaded as a sentence-transformers model ({type(exc).__name__}: {str(exc)[:200]})",
             "re-create it with `instr-select train-encoder`",
         ) from None
+
+
+def static_model(static):
+    """A sentence-transformers model computing what a :class:`NumpyStaticEncoder` computes (for training)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, StaticEmbedding
+
+    tokenizer = static.tokenizer
+    tokenizer.no_truncation()
+    modules = [StaticEmbedding(tokenizer, embedding_weights=static.matrix.copy())]
+    if static.normalize:
+        modules.append(Normalize())
+    return SentenceTransformer(modules=modules, device="cpu")
 
 
 def encoder_hash(path: str | Path) -> str:
@@ -79,10 +110,13 @@ def encoder_text_view(encoder: Any) -> str:
         return DEFAULT_TEXT_VIEW
 
 
-def describe_base(path: str | Path) -> dict[str, Any]:
-    """Identity of a base model directory for provenance records."""
-    path = Path(path)
-    info: dict[str, Any] = {"name": str(path), "hash": encoder_hash(path), "static": is_static_encoder(path)}
-    if info["static"]:
+def describe_base(name_or_path: str | Path) -> dict[str, Any]:
+    """Identity of a base model (a directory or a registry name) for provenance records."""
+    from instr_select.index.static import is_model2vec_dir
+
+    path = model_path(name_or_path)
+    static = is_static_encoder(path) or is_model2vec_dir(path)
+    info: dict[str, Any] = {"name": str(name_or_path), "path": str(path), "hash": dir_hash(path), "static": static}
+    if static:
         info["architecture"] = "static"
     return info

@@ -46,15 +46,24 @@ def seeded(seed: int, *parts: object) -> random.Random:
     return random.Random(int(digest[:16], 16))
 
 
-GROUPINGS = ("task", "source")
+GROUPINGS = ("task", "source", "category")
+
+
+def _group_key(task, by: str) -> str:
+    if by == "task":
+        return task.key
+    if by == "category" and task.categories:
+        return f"{task.meta_dataset}:category:{sorted(task.categories)[0]}"
+    return f"{task.meta_dataset}:{task.source_key}"
 
 
 def positive_groups(tasks: TaskCollection, by: str = "source") -> list[Group]:
-    """Group the distinct instructions of ``tasks`` by meta-dataset and source dataset (``by="source"``)
-    or by task (``by="task"``: e.g. tweet_eval/hate and tweet_eval/irony stay apart)."""
+    """Group the distinct instructions of ``tasks`` by meta-dataset and source dataset (``by="source"``),
+    by task (``by="task"``: e.g. tweet_eval/hate and tweet_eval/irony stay apart), or by the first
+    category in sorted order (``by="category"``; tasks without one by source)."""
     groups: dict[str, Group] = {}
     for task in tasks:
-        key = f"{task.meta_dataset}:{task.source_key}" if by == "source" else task.key
+        key = _group_key(task, by)
         group = groups.setdefault(key, Group(key, []))
         group.task_keys.append(task.key)
         for text in task.instructions:

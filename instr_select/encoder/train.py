@@ -65,6 +65,7 @@ class AlignConfig:
     pre_tokenizer: str = "bert"  # WordPiece pre-tokenizer of a from-scratch base: "jinja" or "bert"
     warmup_ratio: float = 0.1
     text_view: str = DEFAULT_TEXT_VIEW  # what the encoder sees of each instruction (instr_select.textview)
+    base_weight: float = 0.0  # keep this share of the base model: weights = w * base + (1 - w) * aligned
 
     def validate(self) -> None:
         if self.recipe not in RECIPES:
@@ -88,6 +89,8 @@ class AlignConfig:
             )
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ConfigError(f"--lr must be positive, not {self.learning_rate}")
+        if not 0 <= self.base_weight < 1:
+            raise ConfigError(f"--base-weight must be in [0, 1), not {self.base_weight}")
         if not 0 <= self.dev_fraction < 1:
             raise ConfigError(f"dev_fraction must be in [0, 1), not {self.dev_fraction}")
         if self.pairs_per_instruction < 1:
@@ -189,6 +192,7 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
     from sentence_transformers.sentence_transformer import losses
 
     torch.manual_seed(config.seed)
+    base_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if config.base_weight else None
     pair_stats: dict[str, int]
     if config.recipe == "mnrl":
         columns = mnrl_pairs(split.groups, config.pairs_per_instruction, config.seed)
@@ -254,6 +258,8 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
 
         use_bar(trainer, "aligning encoder")  # a bar on stderr (with the loss), keeping stdout clean
         result = trainer.train()
+        if base_state is not None:
+            interpolate_to_base(model, base_state, config.base_weight)
         history = [
             {
                 k: v
@@ -292,6 +298,17 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
     if best_dev:
         say(f"saved {out} (best dev Acc@1 {best_dev['dev_cosine_accuracy@1']:.4f}, {info['seconds']} s)")
     return out
+
+
+def interpolate_to_base(model, base_state: dict[str, Any], base_weight: float) -> None:
+    """Weight-space ensembling (WiSE-FT, Wortsman et al. 2022): every float weight moves back towards the base."""
+    import torch
+
+    with torch.no_grad():
+        state = model.state_dict()
+        for name, value in state.items():
+            if name in base_state and value.is_floating_point():
+                value.copy_(base_weight * base_state[name] + (1 - base_weight) * value)
 
 
 def _base_model(base: Any, texts: list[str], config: AlignConfig):

@@ -3,7 +3,8 @@
 ``build_default`` reads the recipe (``instr_select/recipes/default.json`` unless another is
 given), trains the encoder it describes with ``train_encoder`` on the recipe's sources (from
 scratch, or from ``encoder.base``: a model-registry name or a local model directory; with
-``"alignment": null`` the base is used as it is), and embeds every instruction with
+``"alignment": null`` the base is used as it is; ``alignment.sources`` limits alignment to some
+meta-datasets), and embeds every instruction with
 ``build_index``. It is idempotent: an index built from the same recipe
 (same recipe hash) is left alone unless ``force``. Nothing depends on where the package is
 installed: the data comes from ``--data-dir`` / ``INSTR_SELECT_DATA``, the index goes to
@@ -111,12 +112,17 @@ def build_default(
             raise DataError(origin, "recipe has no alignment and no encoder base", "give one of them")
         encoder_dir = Path(base)
     else:
-        config = AlignConfig(**recipe_data["alignment"], **encoder)
+        alignment = dict(recipe_data["alignment"])
+        align_sources = alignment.pop("sources", None)  # meta-datasets to align on; default: all
+        config = AlignConfig(**alignment, **encoder)
         encoder_dir = out.parent / f".{out.name}-encoder-{digest[:12]}"
         if force:
             shutil.rmtree(encoder_dir, ignore_errors=True)
         if not (encoder_dir / "modules.json").is_file():  # written atomically: present means complete
-            train_encoder(tasks, base, encoder_dir, config, command=command, progress=say)
+            from instr_select.tasks import TaskCollection
+
+            train = tasks if not align_sources else TaskCollection(t for t in tasks if t.meta_dataset in align_sources)
+            train_encoder(train, base, encoder_dir, config, command=command, progress=say)
     say(f"encoder ready in {time.perf_counter() - started:.1f} s: {encoder_dir}")
     extra = {"recipe": recipe_data, "recipe_hash": digest, "recipe_file": origin}
     build_index(tasks, encoder_dir, out, factory=recipe_data.get("factory"), command=command, extra=extra)

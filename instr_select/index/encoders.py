@@ -78,15 +78,18 @@ def resolve_encoder(encoder: Any) -> EncoderHandle:
         dim = _dimension(encoder)
         identity = f"in-memory {type(encoder).__name__}"
         return EncoderHandle(_st_encode(encoder), dim, identity, "in-memory", model=encoder)
-    path = Path(encoder)
+    from instr_select.encoder.io import model_path
+
+    path = model_path(encoder)  # a registry name (``minilm-static``) -> its verified cache folder
     if path.is_dir():
+        identity = str(path.resolve()) if Path(encoder).exists() else f"{encoder} ({path.resolve()})"
         static = NumpyStaticEncoder.from_model_dir(path)
         digest = dir_hash(path)
         if static is not None:
-            return EncoderHandle(static.encode, static.dim, str(path.resolve()), digest, static, model_dir=path)
+            return EncoderHandle(static.encode, static.dim, identity, digest, static, model_dir=path)
         model = load_sentence_transformer(path)
         dim = _dimension(model)
-        return EncoderHandle(_st_encode(model), dim, str(path.resolve()), digest, model_dir=path, model=model)
+        return EncoderHandle(_st_encode(model), dim, identity, digest, model_dir=path, model=model)
     if path.exists():
         raise DataError(path, "is a file, not an encoder directory", "pass a sentence-transformers model folder")
     model = load_sentence_transformer(str(encoder))

@@ -20,6 +20,21 @@ from instr_select.errors import DataError
 
 MATRIX_FILE = "static_embedding.npy"
 TOKENIZER_FILE = "tokenizer.json"
+OPTIONS_FILE = "static_options.json"  # model2vec's tokenization rules (unknown-token drop, truncation)
+
+
+def is_model2vec_dir(model_dir: str | Path) -> bool:
+    """A folder saved by model2vec's ``StaticModel.save_pretrained`` (weights under ``embeddings``)."""
+    weights = Path(model_dir) / "model.safetensors"
+    if not (Path(model_dir) / "config.json").is_file() or not weights.is_file():
+        return False
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="numpy") as handle:
+            return "embeddings" in handle.keys()  # noqa: SIM118 (safe_open has no __contains__)
+    except Exception:  # a damaged file: let the regular loaders report it
+        return False
 
 
 def _module_kinds(model_dir: Path) -> list[str] | None:
@@ -62,11 +77,22 @@ def static_layout(model_dir: str | Path) -> bool | None:
 class NumpyStaticEncoder:
     """An embedding matrix and a ``tokenizers`` tokenizer: the StaticEmbedding forward pass in numpy."""
 
-    def __init__(self, tokenizer, matrix: np.ndarray, normalize: bool = False) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        matrix: np.ndarray,
+        normalize: bool = False,
+        drop_id: int | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.tokenizer.no_padding()
         self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         self.normalize = normalize
+        # model2vec's StaticModel drops the unknown token and truncates to ``max_length`` tokens.
+        self.drop_id, self.max_tokens = drop_id, max_tokens
+        if max_tokens is not None:
+            self.tokenizer.enable_truncation(max_tokens)
 
     @property
     def dim(self) -> int:
@@ -80,6 +106,8 @@ class NumpyStaticEncoder:
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         for row, encoding in enumerate(encodings):
             ids = encoding.ids
+            if self.drop_id is not None:
+                ids = [i for i in ids if i != self.drop_id]
             if ids:
                 out[row] = self.matrix[ids].mean(axis=0, dtype=np.float32)
         if self.normalize:
@@ -93,6 +121,9 @@ class NumpyStaticEncoder:
         directory.mkdir(parents=True, exist_ok=True)
         np.save(directory / MATRIX_FILE, self.matrix)
         self.tokenizer.save(str(directory / TOKENIZER_FILE))
+        if self.drop_id is not None or self.max_tokens is not None:
+            options = {"drop_id": self.drop_id, "max_tokens": self.max_tokens}
+            (directory / OPTIONS_FILE).write_text(json.dumps(options), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: str | Path, normalize: bool = False, mmap: bool = True) -> NumpyStaticEncoder:
@@ -116,12 +147,37 @@ class NumpyStaticEncoder:
                 f"has {matrix.shape[0]} rows for a vocabulary of {tokenizer.get_vocab_size()} tokens",
                 "rebuild the index",
             )
-        return cls(tokenizer, matrix, normalize=normalize)
+        options: dict = {}
+        if (directory / OPTIONS_FILE).is_file():
+            try:
+                options = json.loads((directory / OPTIONS_FILE).read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise DataError(directory / OPTIONS_FILE, "is not valid JSON", "rebuild the index") from None
+        return cls(tokenizer, matrix, normalize, options.get("drop_id"), options.get("max_tokens"))
+
+    @classmethod
+    def from_model2vec_dir(cls, model_dir: str | Path) -> NumpyStaticEncoder:
+        """Read a model2vec folder without model2vec or torch (plain float weights, no token mapping)."""
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        model_dir = Path(model_dir)
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        weights = load_file(str(model_dir / "model.safetensors"))
+        if "embeddings" not in weights or "mapping" in weights or "weights" in weights:
+            raise DataError(model_dir, "is a model2vec model with quantized or weighted tokens", "distil it plainly")
+        tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+        unk = _unk_id(tokenizer)
+        max_tokens = config.get("max_length", 512)
+        matrix = weights["embeddings"].astype(np.float32)
+        return cls(tokenizer, matrix, bool(config.get("normalize", True)), unk, max_tokens)
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path) -> NumpyStaticEncoder | None:
         """Read a saved sentence-transformers StaticEmbedding model without torch; None if not static."""
         model_dir = Path(model_dir)
+        if is_model2vec_dir(model_dir):
+            return cls.from_model2vec_dir(model_dir)
         normalize = static_layout(model_dir)
         if normalize is None:
             return None
@@ -154,3 +210,10 @@ class NumpyStaticEncoder:
         import copy
 
         return cls(copy.deepcopy(static.tokenizer), matrix, normalize=kinds[1:] == ["Normalize"])
+
+
+def _unk_id(tokenizer) -> int | None:
+    """The unknown token's id, as model2vec finds it (the model's ``unk_token``), else None."""
+    model = json.loads(tokenizer.to_str()).get("model", {})
+    unk = model.get("unk_token")
+    return tokenizer.token_to_id(unk) if unk else None

@@ -36,6 +36,7 @@ class TaskRecord:
     source_key: str = ""
     start: int = 0
     count: int = 0
+    has_examples: bool | None = None  # whether the task ships examples (None: an index built before this was recorded)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -56,6 +57,7 @@ def task_records(tasks, first_id: int = 0, first_index: int = 0) -> tuple[list[T
                 task.source_key,
                 next_id,
                 len(task.instructions),
+                task.has_example_loader,
             )
         )
         texts.extend(task.instructions)
@@ -326,6 +328,7 @@ _TASK_FIELDS = {
     "start": int,
     "count": int,
 }
+_OPTIONAL_TASK_FIELD = "has_examples"  # absent in indexes built before it was recorded
 
 
 def _task_table(path: Path) -> list[TaskRecord]:
@@ -334,13 +337,15 @@ def _task_table(path: Path) -> list[TaskRecord]:
     for number, row in enumerate(_read_jsonl(path), 1):
         if not isinstance(row, dict):
             raise DataError(path, "a row is not a JSON object", REBUILD, line=number)
-        if set(row) != set(_TASK_FIELDS):
-            extra = sorted(set(row) ^ set(_TASK_FIELDS))
+        if set(row) - {_OPTIONAL_TASK_FIELD} != set(_TASK_FIELDS):
+            extra = sorted((set(row) - {_OPTIONAL_TASK_FIELD}) ^ set(_TASK_FIELDS))
             raise DataError(path, f"row has unknown or missing fields ({', '.join(extra)})", REBUILD, line=number)
         for key, kind in _TASK_FIELDS.items():
             value = row[key]
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise DataError(path, f"field {key!r} must be {kind.__name__}", REBUILD, line=number)
+        if not isinstance(row.get(_OPTIONAL_TASK_FIELD), bool | None):
+            raise DataError(path, f"field {_OPTIONAL_TASK_FIELD!r} must be true, false or null", REBUILD, line=number)
         if not all(isinstance(c, str) for c in row["categories"]):
             raise DataError(path, "field 'categories' must hold strings", REBUILD, line=number)
         if row["count"] < 1 or row["start"] != start:

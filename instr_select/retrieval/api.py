@@ -6,6 +6,7 @@ per-user cache), built by ``instr-select build-default``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import overload
@@ -65,6 +66,8 @@ def query(
     meta_datasets: Sequence[str] | None = ...,
     exclude_source_of: str | None = ...,
     data_dir: str | Path | None = ...,
+    guard: bool = ...,
+    examples_only: bool = ...,
 ) -> Selection: ...
 
 
@@ -78,6 +81,8 @@ def query(
     meta_datasets: Sequence[str] | None = ...,
     exclude_source_of: str | None = ...,
     data_dir: str | Path | None = ...,
+    guard: bool = ...,
+    examples_only: bool = ...,
 ) -> list[Selection]: ...
 
 
@@ -90,13 +95,18 @@ def query(
     meta_datasets: Sequence[str] | None = None,
     exclude_source_of: str | None = None,
     data_dir: str | Path | None = None,
+    guard: bool = True,
+    examples_only: bool = False,
 ) -> Selection | list[Selection]:
     """Rank the tasks of ``index`` (default: ``default_index_dir()``) for a target instruction.
 
     ``instruction`` is one string (returns a Selection) or a list of strings (returns one
-    Selection per instruction, in order, encoded in one batch).
+    Selection per instruction, in order, encoded in one batch). ``guard``: when an instruction is
+    itself an instruction of the index, leave out that task's source dataset (recorded in
+    ``params["guard"]``). ``examples_only``: only tasks that ship examples; otherwise a UserWarning
+    names the chosen tasks that have none (nothing to train on).
     """
-    from instr_select.retrieval.retriever import Retriever
+    from instr_select.retrieval.retriever import Retriever, check_instruction
 
     single = isinstance(instruction, str)
     texts = [instruction] if single else list(instruction)
@@ -105,15 +115,38 @@ def query(
     loaded = open_index(index)
     sources, keys = exclusion_for(loaded, exclude_source_of, data_dir)
     retriever = Retriever(loaded, method=method, aggregate=aggregate)
-    ranked = retriever.search_many(texts, k, meta_datasets, exclude_sources=sources, exclude_keys=keys)
-    selections = [
-        make_selection(loaded, text, tasks, method, aggregate, k, meta_datasets, exclude_source_of)
-        for text, tasks in zip(texts, ranked, strict=True)
-    ]
+    ranked = retriever.search_many(
+        texts, k, meta_datasets, exclude_sources=sources, exclude_keys=keys, guard=guard, examples_only=examples_only
+    )
+    selections = []
+    for text, tasks in zip(texts, ranked, strict=True):
+        hit = retriever.guard_hit(check_instruction(text)) if guard else None
+        empty = [t.key for t in tasks if t.has_examples is False]
+        if empty:
+            warnings.warn(
+                f"{len(empty)} of {len(tasks)} selected tasks have no examples to train on ({', '.join(empty[:5])}"
+                f"{', ...' if len(empty) > 5 else ''}); pass examples_only=True to select k tasks with examples",
+                UserWarning,
+                stacklevel=2,
+            )
+        selections.append(
+            make_selection(
+                loaded, text, tasks, method, aggregate, k, meta_datasets, exclude_source_of, guard, hit, examples_only
+            )
+        )
     return selections[0] if single else selections
 
 
-def make_selection(index, instruction, tasks, method, aggregate, k, meta_datasets, target) -> Selection:
+def guard_record(guard: bool, hit) -> dict:
+    """What the leakage guard did, for the JSON output and the selection's params."""
+    if not guard:
+        return {"on": False}
+    return {"on": True, **(hit.to_dict() if hit is not None else {"recognised_as": None, "excluded_sources": []})}
+
+
+def make_selection(
+    index, instruction, tasks, method, aggregate, k, meta_datasets, target, guard=True, hit=None, examples_only=False
+) -> Selection:
     return Selection(
         selector=f"retrieval-{method}",
         tasks=tasks,
@@ -127,5 +160,7 @@ def make_selection(index, instruction, tasks, method, aggregate, k, meta_dataset
             "aggregate": aggregate,
             "meta_datasets": list(meta_datasets or []),
             "exclude_source_of": target,
+            "guard": guard_record(guard, hit),
+            "examples_only": examples_only,
         },
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,6 +42,19 @@ def check_k(k: object) -> int:
     return int(k)
 
 
+@dataclass(frozen=True)
+class GuardHit:
+    """What the leakage guard removed for one query: it is an instruction of ``task``, so every task
+    of its source dataset (``source_key``) is left out (``removed`` tasks of the index)."""
+
+    task: str
+    source_key: str
+    removed: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"recognised_as": self.task, "excluded_sources": [self.source_key], "excluded_tasks": self.removed}
+
+
 class Retriever:
     """Task retrieval over an :class:`~instr_select.index.InstructionIndex`.
 
@@ -65,8 +79,9 @@ class Retriever:
         exclude_sources: Collection[str] = (),
         exclude_keys: Collection[str] = (),
         guard: bool = True,
+        examples_only: bool = False,
     ) -> list[SelectedTask]:
-        return self.search_many([instruction], k, meta_datasets, exclude_sources, exclude_keys, guard)[0]
+        return self.search_many([instruction], k, meta_datasets, exclude_sources, exclude_keys, guard, examples_only)[0]
 
     def search_many(
         self,
@@ -76,15 +91,19 @@ class Retriever:
         exclude_sources: Collection[str] = (),
         exclude_keys: Collection[str] = (),
         guard: bool = True,
+        examples_only: bool = False,
     ) -> list[list[SelectedTask]]:
         """Rank tasks for each instruction. ``guard``: when an instruction is itself an instruction of
-        the index, that task and every task sharing its source are left out."""
+        the index, that task and every task sharing its source are left out (see :meth:`guard_hit`).
+        ``examples_only``: only tasks known to ship examples (what ``export``/``tune`` can train on)."""
         k = check_k(k)
         texts = [
             check_instruction(text, f"instruction {i + 1}" if len(instructions) > 1 else "instruction")
             for i, text in enumerate(instructions)
         ]
         base = self.allowed_mask(meta_datasets, exclude_sources, exclude_keys)
+        if examples_only:
+            base &= np.array([t.has_examples is not False for t in self.index.tasks], dtype=bool)
         seen = [self.index.view(text) for text in texts]  # the index's text view, as its instructions
         vectors = self.index.encode_queries(seen) if self.method in ("dense", "hybrid") and texts else None
         results = []
@@ -118,6 +137,15 @@ class Retriever:
         return allowed
 
     # --- internals ---------------------------------------------------------------------------
+    def guard_hit(self, text: str) -> GuardHit | None:
+        """Why the guard drops tasks for ``text``: the index task it is an instruction of, else None."""
+        hit = self.index.find_instruction(text)
+        if hit is None:
+            return None
+        target = self.index.tasks[int(self.index.instr_task[hit])]
+        removed = int((~self.allowed_mask(None, {target.source_key}, {target.key})).sum())
+        return GuardHit(target.key, target.source_key, removed)
+
     def _guarded(self, allowed: np.ndarray, text: str) -> np.ndarray:
         hit = self.index.find_instruction(text)
         if hit is None:
@@ -180,6 +208,7 @@ class Retriever:
                     score=round(float(item.score), 6),
                     matched_instruction=self.index.texts[item.best_instruction],
                     categories=list(task.categories),
+                    has_examples=task.has_examples,
                 )
             )
         return out

@@ -1,0 +1,200 @@
+"""Held-out splits that look like real use, and the evaluation of candidate encoders on them.
+
+Three query sets, each with a dev part (settings are chosen there) and a test part (reported):
+
+- ``p3-dataset``: one template of every promptsource dataset with 4+ templates is held out; it
+  queries the P3 tasks and every subset of its dataset is relevant (guard off: a held-out template
+  that is word for word another dataset's template is not leakage here).
+- ``niv2-category``: a seeded quarter of the NIV2 source datasets is held out of alignment; each
+  held-out task's instruction queries the other NIV2 tasks, tasks sharing a category are relevant
+  (nDCG@10).
+- ``bigbench-keyword``: a seeded 40% of the BIG-bench tasks (with their subtasks) is held out
+  of alignment; each queries the tasks of other BIG-bench tasks, those sharing a content keyword
+  (not a format keyword such as ``zero-shot``) are relevant (nDCG@10).
+
+Every candidate indexes the same collection (held-out P3 templates removed; every NIV2 and
+BIG-bench task present); alignment sees only ``Splits.train``, which holds no held-out text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from instr_select.encoder.pairs import seeded
+from instr_select.evaluation.holdout import Query, dataset_level, hold_out_templates
+from instr_select.evaluation.retrieval_eval import Benchmark
+from instr_select.evaluation.trec import Qrels, Run, doc_id, measure
+from instr_select.tasks import TaskCollection
+
+FORMAT_KEYWORDS = frozenset(
+    {"zero-shot", "one-shot", "many-shot", "multiple choice", "free response", "json", "non-English"}
+)
+MEASURES = {
+    "p3-dataset": ("Success@1", "RR@10"),
+    "niv2-category": ("nDCG@10",),
+    "bigbench-keyword": ("nDCG@10",),
+}
+HEADLINE = {"p3-dataset": "Success@1", "niv2-category": "nDCG@10", "bigbench-keyword": "nDCG@10"}
+
+
+@dataclass
+class Splits:
+    """What every candidate indexes, what alignment may train on, and the query sets."""
+
+    index: TaskCollection
+    train: TaskCollection
+    benchmarks: list[Benchmark]
+    dev: dict[str, set[str]] = field(default_factory=dict)  # benchmark -> query ids of its dev part
+
+    def part(self, bench: Benchmark, name: str) -> list[Query]:
+        dev = self.dev[bench.name]
+        if name == "all":
+            return bench.queries
+        return [q for q in bench.queries if (q.query_id in dev) == (name == "dev")]
+
+
+def _held_out_sources(tasks: TaskCollection, fraction: float, seed: int, salt: str) -> set[str]:
+    sources = sorted({t.source_key for t in tasks})
+    rng = seeded(seed, salt)
+    return set(rng.sample(sources, round(len(sources) * fraction)))
+
+
+def _unseen_task_queries(
+    tasks: TaskCollection, held: set[str], categories: Callable[[Any], set[str]], prefix: str, per_task: bool
+) -> list[Query]:
+    """Queries from held-out sources: relevant = other tasks sharing a category.
+
+    ``per_task``: one query per held-out task, itself excluded (NIV2: tasks of one source dataset
+    differ). Otherwise one per held-out source (its first task), every task of that source excluded
+    (BIG-bench: a task's subtasks share their description and keywords).
+    """
+    by_category: dict[str, set[str]] = {}
+    for task in tasks:
+        for category in categories(task):
+            by_category.setdefault(category, set()).add(task.key)
+    first: dict[str, Any] = {}
+    members: dict[str, set[str]] = {}
+    for task in sorted(tasks, key=lambda t: t.key):
+        members.setdefault(task.source_key, set()).add(task.key)
+        if task.source_key in held and task.instructions:
+            first.setdefault(task.key if per_task else task.source_key, task)
+    queries = []
+    for name in sorted(first):
+        task = first[name]
+        excluded = {task.key} if per_task else members[task.source_key]
+        relevant = {key for c in categories(task) for key in by_category[c]} - excluded
+        if relevant:
+            queries.append(
+                Query(
+                    f"{prefix}{len(queries)}",
+                    task.instructions[0],
+                    task.key,
+                    dict.fromkeys(sorted(relevant), 1),
+                    tuple(sorted(excluded)),
+                )
+            )
+    return queries
+
+
+def prepare_splits(
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    holdout_fraction: float = 0.25,
+    dev_fraction: float = 0.5,
+    loaded: dict[str, TaskCollection] | None = None,
+) -> Splits:
+    """Load promptsource, niv2 and bigbench and carve the held-out query sets (deterministic by seed)."""
+    from instr_select.loaders import load_source
+
+    sets = loaded or {name: load_source(name, data_dir=data_dir) for name in ("promptsource", "niv2", "bigbench")}
+    index, train, benchmarks = TaskCollection(), TaskCollection(), []
+    p3 = sets.get("promptsource")
+    if p3 is not None:
+        p3_rest, held = hold_out_templates(p3, 4, seed)
+        queries = [replace(q, query_id=f"p{i}") for i, q in enumerate(dataset_level(held, p3_rest))]
+        benchmarks.append(Benchmark("p3-dataset", queries, MEASURES["p3-dataset"], "promptsource"))
+        index += p3_rest
+        train += p3_rest
+    for name, bench_name, categories, prefix, per_task, fraction in (
+        ("niv2", "niv2-category", lambda t: set(t.categories), "n", True, holdout_fraction),
+        ("bigbench", "bigbench-keyword", lambda t: set(t.categories) - FORMAT_KEYWORDS, "b", False, 0.4),
+    ):
+        tasks = sets.get(name)
+        if tasks is None:
+            continue
+        held_sources = _held_out_sources(tasks, fraction, seed, name)
+        queries = _unseen_task_queries(tasks, held_sources, categories, prefix, per_task)
+        benchmarks.append(Benchmark(bench_name, queries, MEASURES[bench_name], name))
+        index += tasks
+        train += TaskCollection(t for t in tasks if t.source_key not in held_sources)
+    dev = {
+        b.name: {q.query_id for q in b.queries if seeded(seed, "dev-part", q.task_key).random() < dev_fraction}
+        for b in benchmarks
+    }
+    return Splits(index, train, benchmarks, dev)
+
+
+def run_benchmark(retriever, bench: Benchmark, k: int = 10) -> Run:
+    """Rank with the leakage guard off (the held-out query text is never in the index as its own task)."""
+    run: Run = {}
+    for query in bench.queries:
+        results = retriever.search(
+            query.text, k=k, meta_datasets=[bench.meta_dataset], exclude_keys=query.exclude_keys, guard=False
+        )
+        run[query.query_id] = {doc_id(r.key): float(r.score) for r in results}
+    return run
+
+
+def score_index(index, splits: Splits, method: str = "dense", k: int = 10) -> dict[str, dict[str, dict[str, float]]]:
+    """{benchmark: {part (dev/test/all): {measure: value}}} for one index and retrieval method."""
+    from instr_select.retrieval import Retriever
+
+    if method != "bm25":
+        _embed_queries_once(index, [q.text for b in splits.benchmarks for q in b.queries])
+    retriever = Retriever(index, method)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for bench in splits.benchmarks:
+        run = run_benchmark(retriever, bench, k)
+        out[bench.name] = {}
+        for part in ("dev", "test", "all"):
+            queries = splits.part(bench, part)
+            qrels: Qrels = {q.query_id: {doc_id(key): v for key, v in q.relevant.items()} for q in queries}
+            sub = {q.query_id: run.get(q.query_id, {}) for q in queries}
+            out[bench.name][part] = {m: round(v, 4) for m, v in measure(qrels, sub, bench.measures).items()}
+    return out
+
+
+def _embed_queries_once(index, texts: list[str]) -> None:
+    """Embed every query in one batch (a transformer encodes one text per call far slower), then serve them from memory."""
+    import numpy as np
+
+    seen = [index.view(text) for text in texts]
+    encode = index.encode_queries
+    cache = dict(zip(seen, encode(seen), strict=True))
+
+    def cached(batch):
+        missing = [t for t in batch if t not in cache]
+        if missing:
+            cache.update(zip(missing, encode(missing), strict=True))
+        return np.stack([cache[t] for t in batch])
+
+    index.encode_queries = cached
+
+
+def evaluate_encoder(encoder: Any, splits: Splits, methods=("dense", "hybrid"), text_view: str = "readable"):
+    """Index ``splits.index`` with ``encoder`` and score each method; also the embedding time in seconds."""
+    from instr_select.index import InstructionIndex
+
+    started = time.perf_counter()
+    index = InstructionIndex.from_tasks(splits.index, encoder, text_view=text_view)
+    embed_seconds = time.perf_counter() - started
+    return {method: score_index(index, splits, method) for method in methods}, embed_seconds, index
+
+
+def headline(scores: dict[str, dict[str, dict[str, float]]], part: str) -> dict[str, float]:
+    """The one number per benchmark that the targets name (Success@1 for P3, nDCG@10 otherwise)."""
+    return {bench: parts[part][HEADLINE[bench]] for bench, parts in scores.items()}

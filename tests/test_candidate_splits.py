@@ -1,0 +1,76 @@
+"""The held-out splits of the candidate benchmark: nothing held out reaches alignment, dev and test are disjoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from instr_select.evaluation.candidates import FORMAT_KEYWORDS, prepare_splits, score_index
+
+
+@pytest.fixture(scope="module")
+def splits(data_dir: Path):
+    return prepare_splits(data_dir, seed=0)
+
+
+def test_no_held_out_text_reaches_alignment(splits) -> None:
+    benches = {b.name: b for b in splits.benchmarks}
+    assert set(benches) == {"p3-dataset", "niv2-category", "bigbench-keyword"}
+    train_texts = {text for task in splits.train for text in task.instructions}
+    index_texts = {(task.key, text) for task in splits.index for text in task.instructions}
+    for query in benches["p3-dataset"].queries:
+        assert (query.task_key, query.text) not in index_texts  # the held-out template left its task
+        assert query.relevant and all(key.startswith("promptsource:") for key in query.relevant)
+    train_keys = {task.key for task in splits.train}
+    for name in ("niv2-category", "bigbench-keyword"):
+        for query in benches[name].queries:
+            assert query.task_key not in train_keys and query.task_key in query.exclude_keys
+            assert not set(query.relevant) & set(query.exclude_keys)
+            assert not set(query.exclude_keys) & train_keys  # its whole source is unseen by alignment
+    assert len(splits.train) < len(splits.index) and train_texts
+
+
+def test_dev_and_test_parts_split_every_benchmark(splits, data_dir: Path) -> None:
+    for bench in splits.benchmarks:
+        dev, test = splits.part(bench, "dev"), splits.part(bench, "test")
+        assert dev and test and len(dev) + len(test) == len(bench.queries)
+        assert not {q.query_id for q in dev} & {q.query_id for q in test}
+    again = prepare_splits(data_dir, seed=0)
+    assert again.dev == splits.dev and [len(b.queries) for b in again.benchmarks] == [
+        len(b.queries) for b in splits.benchmarks
+    ]
+
+
+def test_bigbench_relevance_ignores_format_keywords(splits) -> None:
+    bench = next(b for b in splits.benchmarks if b.name == "bigbench-keyword")
+    by_key = {task.key: task for task in splits.index}
+    for query in bench.queries[:20]:
+        content = set(by_key[query.task_key].categories) - FORMAT_KEYWORDS
+        for key in list(query.relevant)[:5]:
+            assert content & set(by_key[key].categories)
+
+
+def test_bm25_scores_are_measured_on_both_parts(splits) -> None:
+    from test_index_fixtures import tiny_static_model
+
+    from instr_select.index import InstructionIndex
+
+    texts = [text for task in splits.index for text in task.instructions]
+    index = InstructionIndex.from_tasks(splits.index, tiny_static_model(texts[:3000], dim=8))
+    scores = score_index(index, splits, "bm25")
+    assert set(scores) == {"p3-dataset", "niv2-category", "bigbench-keyword"}
+    for parts in scores.values():
+        assert set(parts) == {"dev", "test", "all"} and all(0 <= v <= 1 for p in parts.values() for v in p.values())
+    assert scores["p3-dataset"]["all"]["Success@1"] > 0.5  # BM25 finds most held-out templates' datasets
+
+
+def test_default_recipe_names_a_registry_base_and_valid_alignment() -> None:
+    from instr_select.encoder.train import AlignConfig
+    from instr_select.index.default import read_recipe
+    from instr_select.models import get_spec
+
+    recipe, _ = read_recipe()  # the recipe shipped with the package
+    assert get_spec(recipe["encoder"]["base"]).kind == "static"  # queried with numpy, never torch
+    alignment = {k: v for k, v in recipe["alignment"].items() if k != "sources"}
+    AlignConfig(**alignment).validate()
