@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import os
 import shutil
@@ -136,7 +137,8 @@ def recover(out: str | Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _libc_renameat2():
+@functools.cache
+def _libc_renameat2():  # looked up on first use: find_library runs ldconfig
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         func = libc.renameat2
@@ -146,11 +148,9 @@ def _libc_renameat2():
     return func
 
 
-_renameat2 = _libc_renameat2()
-
-
 def exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one system call; False where the system or file system lacks it."""
+    _renameat2 = _libc_renameat2()
     if _renameat2 is None:
         return False
     rc = _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)

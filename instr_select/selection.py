@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from instr_select.atomic import write_json
 from instr_select.errors import DataError
 
 SELECTION_FORMAT = 1
@@ -77,6 +76,8 @@ class Selection:
 
         if not self.provenance:
             self.provenance = provenance("faiss-cpu", "bm25s")
+        from instr_select.atomic import write_json
+
         return write_json(path, self.to_dict())
 
     @classmethod

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
-from instr_select.provenance import library_versions
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -39,7 +38,7 @@ class Manifest:
     search_params: dict[str, int] = field(default_factory=dict)
     bm25: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(
-        default_factory=lambda: library_versions("faiss-cpu", "bm25s", "sentence-transformers")
+        default_factory=lambda: _library_versions("faiss-cpu", "bm25s", "sentence-transformers")
     )
     created: str = field(default_factory=now)
     command: str = ""
@@ -126,3 +125,9 @@ def _check_types(path: Path, manifest: Manifest) -> None:
         check_factory_syntax(manifest.factory)
     except ConfigError as exc:
         raise DataError(path, f"field 'factory': {exc}", REBUILD) from None
+
+
+def _library_versions(*packages: str) -> dict[str, str]:
+    from instr_select.provenance import library_versions  # build time only: the query path skips it
+
+    return library_versions(*packages)
