@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
+from instr_select.tuning.pretrained import DEFAULT_TUNING_MODEL, PRETRAINED_MODELS, resolve_tuning_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -175,12 +176,25 @@ def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, bool]:
 
 
 def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0) -> ModelBundle:
-    """``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory, or a hub name."""
+    """``smollm2-135m`` (the default), ``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory,
+    or a hub name."""
     import torch
 
     name = str(name_or_path)
     if name in TINY_MODELS:
         bundle = build_tiny(name, texts or [], seed=seed)
+    elif name in PRETRAINED_MODELS:
+        path = resolve_tuning_model(name)
+        model, tokenizer, is_enc_dec = _from_pretrained(path, local_only=True)
+        info = {
+            "kind": "pretrained",
+            "base": name,
+            "path": path,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "max_source_length": DEFAULT_MAX_SOURCE_LENGTH,
+            "max_target_length": DEFAULT_MAX_TARGET_LENGTH,
+        }
+        bundle = ModelBundle(model, tokenizer, is_enc_dec, name, info)
     else:
         path = Path(name).expanduser()
         if path.exists():
@@ -199,6 +213,8 @@ def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, see
             raise DataError(path, "does not exist", "pass a model directory written by tune, or tiny-t5 / tiny-gpt2")
         else:
             bundle = _load_hub(name)
+    if bundle.info.get("kind") != "tiny":
+        bundle.info.setdefault("chat_template", bool(getattr(bundle.tokenizer, "chat_template", None)))
     if torch.cuda.is_available():
         bundle.model.to("cuda")
     bundle.model.eval()
@@ -272,47 +288,57 @@ def cpu_threads(bundle: ModelBundle) -> Iterator[None]:
 # ---- tokenization shared by training and scoring ----
 
 
-def encode_texts(bundle: ModelBundle, texts: Sequence[str], max_length: int, add_eos: bool) -> list[list[int]]:
-    """Token ids without the tokenizer's own specials; ``eos`` appended on request; keeps the tail."""
-    ids = bundle.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    eos = bundle.tokenizer.eos_token_id
-    out = []
-    for seq in ids:
-        seq = list(seq) + ([eos] if add_eos else [])
-        if len(seq) > max_length:
-            seq = seq[-max_length:] if not add_eos else seq[: max_length - 1] + [eos]
-        out.append(seq)
-    return out
+def chat_prompts(bundle: ModelBundle, prompts: Sequence[str]) -> list[str]:
+    """Prompts as one user turn of the model's chat template (then the assistant's start), where it has one."""
+    if not bundle.info.get("chat_template"):
+        return list(prompts)
+    tok = bundle.tokenizer
+    return [
+        tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+        for p in prompts
+    ]
+
+
+def _tokenize(bundle: ModelBundle, texts: Sequence[str], max_length: int, side: str) -> list[list[int]]:
+    tok = bundle.tokenizer
+    tok.truncation_side = side
+    return [list(s) for s in tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]]
 
 
 def encode_prompts(bundle: ModelBundle, prompts: Sequence[str]) -> list[list[int]]:
-    """Prompts keep their end (where the input sits) when too long; T5 sources end with eos."""
-    ids = bundle.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    """Chat-formatted prompts, cut on the left when too long (the input and the answer's start stay);
+    T5 sources end with eos."""
     eos, limit = bundle.tokenizer.eos_token_id, bundle.max_source_length
-    out = []
-    for seq in ids:
-        seq = list(seq)
-        if bundle.is_encoder_decoder:
-            seq = seq[-(limit - 1) :] + [eos] if limit > 1 else [eos]
-        else:
-            seq = seq[-limit:]
-        out.append(seq or [eos])
-    return out
+    if bundle.is_encoder_decoder:
+        ids = [s + [eos] for s in _tokenize(bundle, chat_prompts(bundle, prompts), max(limit - 1, 1), "left")]
+    else:
+        ids = _tokenize(bundle, chat_prompts(bundle, prompts), limit, "left")
+    return [s or [eos] for s in ids]
 
 
 def encode_targets(bundle: ModelBundle, targets: Sequence[str]) -> list[list[int]]:
-    """Targets end with eos and are cut at ``max_target_length``."""
-    return encode_texts(bundle, targets, bundle.max_target_length, add_eos=True)
+    """Targets end with eos (the chat template's end of turn) and are cut at ``max_target_length``."""
+    eos, limit = bundle.tokenizer.eos_token_id, bundle.max_target_length
+    return [s + [eos] for s in _tokenize(bundle, targets, max(limit - 1, 1), "right")]
 
 
-def _pad(seqs: Sequence[Sequence[int]], value: int, left: bool = False) -> list[list[int]]:
-    width = max(len(s) for s in seqs)
-    return [([value] * (width - len(s)) + list(s)) if left else (list(s) + [value] * (width - len(s))) for s in seqs]
+def features(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[str]) -> list[dict[str, list[int]]]:
+    """Model inputs with labels: T5 source/target; decoder-only prompt + target, the prompt masked (-100)."""
+    src, tgt = encode_prompts(bundle, prompts), encode_targets(bundle, targets)
+    if bundle.is_encoder_decoder:
+        return [{"input_ids": s, "attention_mask": [1] * len(s), "labels": t} for s, t in zip(src, tgt, strict=True)]
+    return [
+        {"input_ids": s + t, "attention_mask": [1] * (len(s) + len(t)), "labels": [-100] * len(s) + t}
+        for s, t in zip(src, tgt, strict=True)
+    ]
 
 
-def causal_features(prompt_ids: Sequence[int], target_ids: Sequence[int]) -> tuple[list[int], list[int]]:
-    """Decoder-only input ids and labels: the prompt's positions are masked with -100."""
-    return list(prompt_ids) + list(target_ids), [-100] * len(prompt_ids) + list(target_ids)
+def collator(bundle: ModelBundle) -> Any:
+    """Right padding: input ids with pad, labels with -100 (transformers' ``DataCollatorForSeq2Seq``)."""
+    from transformers import DataCollatorForSeq2Seq
+
+    bundle.tokenizer.padding_side = "right"
+    return DataCollatorForSeq2Seq(bundle.tokenizer, label_pad_token_id=-100, return_tensors="pt")
 
 
 def generate(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int = 32, batch_size: int = 16) -> list[str]:
@@ -328,17 +354,15 @@ def generate(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int = 
 def _generate_batch(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
     import torch
 
-    tok, device, pad = bundle.tokenizer, bundle.device, bundle.tokenizer.pad_token_id
-    ids = encode_prompts(bundle, prompts)
+    tok, pad = bundle.tokenizer, bundle.tokenizer.pad_token_id
     # decoder-only models continue the prompt: pad on the left so every prompt ends at the same column
     left = not bundle.is_encoder_decoder
-    rows = _pad(ids, pad, left=left)
-    mask = _pad([[1] * len(s) for s in ids], 0, left=left)
-    input_ids = torch.tensor(rows, device=device)
+    batch = tok.pad(
+        {"input_ids": encode_prompts(bundle, prompts)}, padding_side="left" if left else "right", return_tensors="pt"
+    ).to(bundle.device)
     with torch.no_grad():
         out = bundle.model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.tensor(mask, device=device),
+            **batch,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             num_beams=1,
@@ -346,7 +370,7 @@ def _generate_batch(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens:
             eos_token_id=tok.eos_token_id,
         )
     if left:
-        out = out[:, input_ids.shape[1] :]
+        out = out[:, batch["input_ids"].shape[1] :]
     return [text.strip() for text in tok.batch_decode(out, skip_special_tokens=True)]
 
 
@@ -369,20 +393,14 @@ def _nll_batch(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[st
     import torch
     import torch.nn.functional as F
 
-    model, device, pad = bundle.model, bundle.device, bundle.tokenizer.pad_token_id
-    src, tgt = encode_prompts(bundle, prompts), encode_targets(bundle, targets)
+    batch = collator(bundle)(features(bundle, prompts, targets)).to(bundle.device)
     with torch.no_grad():
         if bundle.is_encoder_decoder:
-            input_ids = torch.tensor(_pad(src, pad), device=device)
-            attention = torch.tensor(_pad([[1] * len(s) for s in src], 0), device=device)
-            labels = torch.tensor(_pad(tgt, -100), device=device)
-            logits = model(input_ids=input_ids, attention_mask=attention, labels=labels).logits
+            labels = batch["labels"]
+            logits = bundle.model(**batch).logits
         else:
-            pairs = [causal_features(s, t) for s, t in zip(src, tgt, strict=True)]
-            input_ids = torch.tensor(_pad([p[0] for p in pairs], pad), device=device)
-            attention = torch.tensor(_pad([[1] * len(p[0]) for p in pairs], 0), device=device)
-            labels = torch.tensor(_pad([p[1] for p in pairs], -100), device=device)[:, 1:]
-            logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
+            labels = batch.pop("labels")[:, 1:]
+            logits = bundle.model(**batch).logits[:, :-1]
         losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
         counts = (labels != -100).sum(dim=1).clamp(min=1)
         return (losses.sum(dim=1) / counts).cpu().numpy()
