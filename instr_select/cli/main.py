@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "active": ("instr_select.cli.select_commands", "active", "Active instruction tuning loop with a learning curve."),
     "compare": ("instr_select.cli.compare_command", "compare", "Compare selectors on target tasks at the same budget."),
+    "models": ("instr_select.cli.models_command", "models", "List the pretrained models: installed, ready, verified."),
 }
 
 
