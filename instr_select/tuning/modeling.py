@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
-from instr_select.tuning.pretrained import DEFAULT_TUNING_MODEL, PRETRAINED_MODELS, resolve_tuning_model
 
 if TYPE_CHECKING:
     import numpy as np
 
 TINY_MODELS = ("tiny-t5", "tiny-gpt2")
+DEFAULT_TUNING_MODEL = "smollm2-135m"  # SmolLM2-135M-Instruct from the model registry (pip package, no download)
 MODEL_INFO_FILE = "instr_select_model.json"
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 DEFAULT_MAX_SOURCE_LENGTH = 512
@@ -160,19 +160,33 @@ def build_tiny(name: str, texts: Sequence[str], seed: int = 0, spec: TinySpec | 
     return ModelBundle(model, tokenizer, name == "tiny-t5", name, info)
 
 
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
 def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, bool]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+    quantization = getattr(config, "quantization_config", None)
+    if quantization is not None and str(_get(quantization, "quant_method")).lower().endswith("gguf"):
+        del config.quantization_config  # a GGUF dequantised to fp32 and saved: plain weights, trainable
     is_enc_dec = bool(getattr(config, "is_encoder_decoder", False))
     auto = AutoModelForSeq2SeqLM if is_enc_dec else AutoModelForCausalLM
-    model = auto.from_pretrained(source, local_files_only=local_only)
+    model = auto.from_pretrained(source, config=config, local_files_only=local_only)
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer, is_enc_dec
+
+
+def _registry_causal_lm(name: str) -> bool:
+    from instr_select.models.registry import find_spec
+
+    spec = find_spec(name) if not Path(name).expanduser().exists() else None
+    return spec is not None and spec.kind == "causal-lm"
 
 
 def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0) -> ModelBundle:
@@ -183,8 +197,10 @@ def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, see
     name = str(name_or_path)
     if name in TINY_MODELS:
         bundle = build_tiny(name, texts or [], seed=seed)
-    elif name in PRETRAINED_MODELS:
-        path = resolve_tuning_model(name)
+    elif _registry_causal_lm(name):
+        from instr_select.models import resolve_model
+
+        path = resolve_model(name, kind="causal-lm")
         model, tokenizer, is_enc_dec = _from_pretrained(path, local_only=True)
         info = {
             "kind": "pretrained",
