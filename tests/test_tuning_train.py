@@ -105,11 +105,15 @@ def test_evaluate_generation_scores_with_known_predictions(monkeypatch, records)
         ["Copy."],
         _examples=[Example("x", "red car", references=("red car", "a red car")), Example("y", "blue")],
     )
+    import numpy as np
+
     monkeypatch.setattr(ev, "generate", lambda bundle, prompts, **kw: ["A red car.", "green"][: len(prompts)])
+    monkeypatch.setattr(ev, "target_nll", lambda bundle, prompts, targets, **kw: np.array([0.5, 1.5])[: len(prompts)])
     report = ev.evaluate_task(object.__new__(type("B", (), {"name": "fake", "info": {}})), task, max_examples=None)
     assert report["metrics"]["exact_match"] == 50.0
     assert report["metrics"]["rougeL"] == 50.0
     assert report["metrics"]["mc_accuracy"] is None
+    assert report["metrics"]["gold_nll"] == 1.0  # the mean of the gold answers' NLL
 
 
 def test_target_without_examples():

@@ -72,7 +72,7 @@ def _model_option(default: str | None):
         "--model",
         default=default,
         show_default=default is not None,
-        help="Saved model dir, tiny-t5 / tiny-gpt2 (built on the pool's texts), or a cached hub name.",
+        help="smollm2-135m (registry), a saved model dir, tiny-t5 / tiny-gpt2 (built on the pool's texts), or a hub name.",
     )
 
 
@@ -131,7 +131,7 @@ def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
 @click.option("-k", "n", type=int, default=10, show_default=True, help="Number of tasks to select.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the selection JSON here.")
 @click.option("--scores", "scores_out", type=click.Path(dir_okay=False), default=None, help="Write all scores (JSON).")
-@_model_option(None)
+@_model_option("smollm2-135m")
 @_pool_options
 @_score_options
 def select(selector: str, n: int, output: str | None, scores_out: str | None, model: str | None, **opts: Any) -> None:
@@ -148,7 +148,7 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
     params: dict[str, Any] = {"pool": list(opts["pool"]), **provenance()}
     if needs_model(selector):
         if model is None:
-            raise ConfigError(f"--selector {selector} scores the pool with a model: pass --model DIR (or tiny-t5)")
+            raise ConfigError(f"--selector {selector} scores the pool with a model: pass --model smollm2-135m (or DIR, tiny-t5)")
         from instr_select.uncertainty.backend import describe, load_scorer
 
         _quiet_models(opts)
@@ -178,7 +178,7 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
 @click.option("--pu-threshold", type=float, default=None, help="PU above this = ambiguous (default: median PU).")
 @click.option("--pp-threshold", type=float, default=None, help="PP above this = easy (default: median PP of the rest).")
 @click.option("--labels", type=int, default=0, show_default=True, help="Label this many tasks (most ambiguous first).")
-@_model_option("tiny-t5")
+@_model_option("smollm2-135m")
 @_pool_options
 @_score_options
 def taskmap(
@@ -248,7 +248,7 @@ def taskmap(
 @click.option("--learning-rate", type=float, default=None, help="Default: 1e-3 for tiny models, else 5e-5.")
 @click.option("--train-batch-size", type=int, default=8, show_default=True)
 @click.option("--metric", type=click.Choice(["rougeL", "exact_match", "mc_accuracy"]), default="rougeL")
-@_model_option("tiny-t5")
+@_model_option("smollm2-135m")
 @(lambda f: _pool_options(f, pool_size=40))
 @_score_options
 def active(

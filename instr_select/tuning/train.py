@@ -181,6 +181,8 @@ def tune(
         "seed": config.seed,
         "examples": len(rows),
         "steps": result.global_step,
+        "world_size": args.world_size,
+        "examples_seen": result.global_step * config.batch_size * config.gradient_accumulation_steps * args.world_size,
         "train_loss": result.training_loss,
         "first_logged_loss": history[0]["loss"] if history else None,
         "last_logged_loss": history[-1]["loss"] if history else None,
