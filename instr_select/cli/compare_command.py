@@ -36,7 +36,9 @@ from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, Compare
 @click.option("--examples-per-task", type=int, default=Budget.examples_per_task, show_default=True)
 @click.option("--max-steps", type=int, default=Budget.max_steps, show_default=True, help="Training steps per cell.")
 @click.option("--batch-size", type=int, default=Budget.batch_size, show_default=True)
-@click.option("--learning-rate", type=float, default=None, help="Default: the model's (tiny 1e-3, full 5e-5, LoRA 5e-4).")
+@click.option(
+    "--learning-rate", type=float, default=None, help="Default: the model's (tiny 1e-3, full 5e-5, LoRA 5e-4)."
+)
 @click.option(
     "--eval-examples", type=int, default=Budget.eval_examples, show_default=True, help="Target examples scored."
 )
@@ -103,7 +105,9 @@ def compare(
         selectors=[s.strip() for s in selectors.split(",") if s.strip()],
         seeds=seeds,
         model=model,
-        budget=Budget(examples_per_task, max_steps, batch_size, learning_rate, eval_examples, max_source_length, method),
+        budget=Budget(
+            examples_per_task, max_steps, batch_size, learning_rate, eval_examples, max_source_length, method
+        ),
         uncertainty_instances=uncertainty_instances,
         uncertainty_perturbations=uncertainty_perturbations,
         uncertainty_candidates=uncertainty_candidates,

@@ -148,7 +148,9 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
     params: dict[str, Any] = {"pool": list(opts["pool"]), **provenance()}
     if needs_model(selector):
         if model is None:
-            raise ConfigError(f"--selector {selector} scores the pool with a model: pass --model smollm2-135m (or DIR, tiny-t5)")
+            raise ConfigError(
+                f"--selector {selector} scores the pool with a model: pass --model smollm2-135m (or DIR, tiny-t5)"
+            )
         from instr_select.uncertainty.backend import describe, load_scorer
 
         _quiet_models(opts)

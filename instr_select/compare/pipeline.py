@@ -283,11 +283,11 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
     baseline = {target.key: _baseline(config, base_model, target, out) for target in targets}
 
     cells: list[dict[str, Any]] = []
-    # seed by seed: an interrupted run leaves whole seeds (every target and selector) finished
+    # seed by seed, selector by selector: an interrupted run leaves whole (seed, selector) columns finished
     for seed in range(config.seeds):
-        pending: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for target in targets:
-            for selector in config.selectors:
+        for selector in config.selectors:
+            pending: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for target in targets:
                 path = _cell_path(out, target.key, selector, seed)
                 if path.is_file():
                     cells.append(json.loads(path.read_text(encoding="utf-8")))
@@ -305,20 +305,19 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
                     "_chosen": chosen,
                 }
                 pending.setdefault(tuple(sorted(cell["selection"])), []).append(cell)
-        for number, group in enumerate(pending.values(), start=1):
-            selectors_in = ",".join(sorted({c["selector"] for c in group}))
-            first = group[0]["target"] + (f" and {len(group) - 1} more" if len(group) > 1 else "")
-            print(f"seed {seed} [{number}/{len(pending)}] {selectors_in}: training for {first}", file=sys.stderr)
-            bundle, training = train_selection(config, base_model, pool, group[0]["_chosen"], seed)
-            for cell in group:
-                report = evaluate_target(config, bundle, cell.pop("_task"))
-                cell.pop("_chosen")
-                metric, score = primary_metric(report)
-                gold_nll = report["metrics"]["gold_nll"]
-                cell.update(metric=metric, score=score, gold_nll=gold_nll, shared_training=len(group), **training)
-                cell["report"] = report
-                write_json(_cell_path(out, cell["target"], cell["selector"], cell["seed"]), cell)
-                cells.append(cell)
+            for number, group in enumerate(pending.values(), start=1):
+                first = group[0]["target"] + (f" and {len(group) - 1} more" if len(group) > 1 else "")
+                print(f"seed {seed}, {selector} [{number}/{len(pending)}]: training for {first}", file=sys.stderr)
+                bundle, training = train_selection(config, base_model, pool, group[0]["_chosen"], seed)
+                for cell in group:
+                    report = evaluate_target(config, bundle, cell.pop("_task"))
+                    cell.pop("_chosen")
+                    metric, score = primary_metric(report)
+                    gold_nll = report["metrics"]["gold_nll"]
+                    cell.update(metric=metric, score=score, gold_nll=gold_nll, shared_training=len(group), **training)
+                    cell["report"] = report
+                    write_json(_cell_path(out, cell["target"], cell["selector"], cell["seed"]), cell)
+                    cells.append(cell)
     return write_report(config, cells, baseline, setup_seconds, out)
 
 

@@ -84,7 +84,9 @@ def _fmt(cell: dict[str, float] | None, digits: int = 1) -> str:
     return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
 
 
-def _table(summary: dict[str, Any], shown: list[str], key: str, baseline: dict[str, dict[str, Any]] | None) -> list[str]:
+def _table(
+    summary: dict[str, Any], shown: list[str], key: str, baseline: dict[str, dict[str, Any]] | None
+) -> list[str]:
     base_key = "score" if key == "table" else "gold_nll"
     digits = 1 if key == "table" else 3
     head = "| target | metric | " if key == "table" else "| target | "
@@ -173,7 +175,11 @@ def _pyplot() -> Any:
 
 
 def bar_chart(
-    summary: dict[str, Any], selectors: list[str], path: Path, title: str, baseline: dict[str, dict[str, Any]] | None = None
+    summary: dict[str, Any],
+    selectors: list[str],
+    path: Path,
+    title: str,
+    baseline: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """One panel per metric (each target's own metric, then gold NLL); bars per selector with the seed
     spread clipped to the metric's range; the untuned model as a black tick; the legend on top."""

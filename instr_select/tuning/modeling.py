@@ -318,7 +318,9 @@ def chat_prompts(bundle: ModelBundle, prompts: Sequence[str]) -> list[str]:
 def _tokenize(bundle: ModelBundle, texts: Sequence[str], max_length: int, side: str) -> list[list[int]]:
     tok = bundle.tokenizer
     tok.truncation_side = side
-    return [list(s) for s in tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]]
+    return [
+        list(s) for s in tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    ]
 
 
 def encode_prompts(bundle: ModelBundle, prompts: Sequence[str]) -> list[list[int]]:
