@@ -114,3 +114,13 @@ def test_bad_input(cli, tmp_path, data_dir, change, fragment):
     result = cli(*args, "--out", str(tmp_path / "run"), "--data-dir", str(data_dir))
     assert result.code == 2, result.err
     assert fragment in result.err and "Traceback" not in result.err
+
+
+def test_report_only_rebuilds_from_finished_cells(mini_run, cli, tmp_path):
+    out, _ = mini_run
+    (out / "report.md").unlink()
+    result = cli("compare", "--report-only", "--out", str(out))
+    assert result.code == 0, result.err
+    assert (out / "report.md").is_file() and "| bbh:navigate |" in result.out
+    empty = cli("compare", "--report-only", "--out", str(tmp_path / "nothing"))
+    assert empty.code == 2 and "no comparison run here" in empty.err and "Traceback" not in empty.err

@@ -120,6 +120,12 @@ def _report_short(scores) -> None:
         )
 
 
+def _main_process() -> bool:
+    from instr_select.uncertainty.scoring import world
+
+    return world()[0] == 0
+
+
 def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
     from instr_select.atomic import write_json
 
@@ -159,6 +165,8 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
     selection, scores = select_from_pool(
         tasks, selector, n, scorer, _config(opts), _cache(opts), progress=not opts["quiet"], params=params
     )
+    if not _main_process():
+        return  # data-parallel scoring: the main process reports and writes
     _report_short(scores)
     for t in selection.tasks:
         click.echo(f"{t.rank:>3}  {t.score:>12.6g}  {t.key}")
@@ -204,6 +212,8 @@ def taskmap(
     scorer = load_scorer(model, tasks, opts["seed"], opts["max_new_tokens"], opts["batch_size"])
     config = _config(opts)
     scores = score_tasks(scorer, tasks, config, cache_dir=_cache(opts), progress=not opts["quiet"])
+    if not _main_process():
+        return  # data-parallel scoring: the main process plots and writes
     _report_short(scores)
     limits = thresholds(scores, pu_threshold, pp_threshold)
     out = Path(output)
