@@ -102,6 +102,7 @@ def test_rerun_resumes_and_reproduces(mini_run, data_dir, cli):
         (("--target-task", "bbh:no_such_task"), "no task 'no_such_task'"),
         (("-k", "500"), "larger than the pool"),
         (("--seeds", "0"), "--seeds must be a positive"),
+        (("--max-steps", "1000"), "cannot fit"),
     ],
 )
 def test_bad_input(cli, tmp_path, data_dir, change, fragment):

@@ -78,6 +78,15 @@ class CompareConfig:
         for name in ("examples_per_task", "max_steps", "batch_size", "eval_examples", "max_source_length"):
             if getattr(budget, name) <= 0:
                 raise ConfigError(f"budget {name} must be >= 1, got {getattr(budget, name)}")
+        from instr_select.tuning.train import MAX_PASSES
+
+        most = self.k * budget.examples_per_task * MAX_PASSES
+        if budget.max_steps * budget.batch_size > most:
+            raise ConfigError(
+                f"--max-steps {budget.max_steps} x --batch-size {budget.batch_size} cannot fit: -k {self.k} tasks x "
+                f"--examples-per-task {budget.examples_per_task} give at most {most} examples in {MAX_PASSES} passes "
+                "(lower --max-steps or raise --examples-per-task)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 TINY_LEARNING_RATE = 1e-3  # models trained from scratch need a larger step than pretrained ones
 PRETRAINED_LEARNING_RATE = 5e-5  # SuperNI / Tk-Instruct T5 fine-tuning
+MAX_PASSES = 20  # --max-steps may cycle the mixture at most this many times
 LORA_LEARNING_RATE = 5e-4  # adapters start at zero and need a larger step
 
 
@@ -48,7 +49,6 @@ class TuneConfig:
     method: str = "full"  # "full" fine-tuning or "lora" (peft adapters, merged into the saved model)
     lora_rank: int = 16
     group_by_length: bool = True  # batches of similar length: less padding
-    max_epochs_for_steps: int = 20  # --max-steps may cycle the mixture at most this many times
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 and self.max_steps <= 0:
@@ -91,10 +91,10 @@ def _add_lora(bundle: ModelBundle, config: TuneConfig) -> None:
 def check_budget(config: TuneConfig, examples: int, world_size: int = 1) -> None:
     """More steps than the examples allow at this batch size (one epoch = a pass over them) is an error."""
     per_step = config.batch_size * config.gradient_accumulation_steps * world_size
-    if config.max_steps > 0 and config.max_steps * per_step > examples * max(config.max_epochs_for_steps, 1):
+    if config.max_steps > 0 and config.max_steps * per_step > examples * MAX_PASSES:
         raise ConfigError(
             f"--max-steps {config.max_steps} x batch {per_step} needs {config.max_steps * per_step} examples, but the "
-            f"mixture has {examples} (at most {config.max_epochs_for_steps} passes): lower --max-steps or --batch-size, "
+            f"mixture has {examples} (at most {MAX_PASSES} passes): lower --max-steps or --batch-size, "
             f"or export more examples"
         )
 
