@@ -1,14 +1,17 @@
-"""Models for tuning and scoring: load (tiny, local or hub), save, prompt format, generation, NLL.
+"""Models for tuning and scoring: load (registry, tiny, local or hub), save, prompts, generation, NLL.
 
 Every path that trains, evaluates or scores goes through this module, so prompts, special
 tokens and truncation are the same everywhere:
 
-- encoder-decoder (T5): source = prompt + ``</s>``, target = completion + ``</s>``;
-- decoder-only (GPT-2 style): sequence = prompt + completion + eos, loss on the completion only.
+- decoder-only (SmolLM2, GPT-2 style): chat-template prompt + completion + eos, loss on the
+  completion only (prompt labels -100);
+- encoder-decoder (T5): source = prompt + ``</s>``, target = completion + ``</s>``.
 
-``tiny-t5`` / ``tiny-gpt2`` are small models built from a config with a byte-level BPE
-tokenizer trained on given texts: deterministic under a seed and fast on CPU, so the whole
-pipeline runs offline. The hub is used only when ``HF_HUB_OFFLINE=0`` is set explicitly.
+Truncation and padding are the tokenizer's (``truncation_side`` / ``padding_side``), batches are
+padded by transformers' ``DataCollatorForSeq2Seq``. ``smollm2-135m`` (the default) comes from
+the model registry; ``tiny-t5`` / ``tiny-gpt2`` are small models built from a config with a
+byte-level BPE tokenizer trained on given texts, deterministic and fast, for tests. The hub is
+used only when ``HF_HUB_OFFLINE=0`` is set explicitly.
 """
 
 from __future__ import annotations
