@@ -387,7 +387,12 @@ def write_report(
         f"{len(summary['targets'])} targets, pool: {'+'.join(config.pool)}"
     )
     chart = bar_chart(summary, config.selectors, out / "chart.png", title, baseline)
-    summary_chart(summary, out / "summary.png", f"Selectors against random: {title}")
+    summary_chart(
+        summary,
+        out / "summary.png",
+        f"Each selector minus random, mean over {len(summary['targets'])} targets with 95% bootstrap CI\n"
+        f"{config.model} ({config.budget.method}), k={config.k}, {seeds} seed(s)",
+    )
     report_path = out / "report.md"
     write_json(
         out / "results.json", {"config": config.to_dict(), "summary": summary, "baseline": baseline, "cells": cells}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -174,6 +175,12 @@ def _pyplot() -> Any:
     return plt
 
 
+def _short_target(key: str, width: int = 30) -> str:
+    """``niv2:task363_sst2_polarity_classification`` -> ``sst2_polarity_classification``."""
+    name = re.sub(r"^task\d+_", "", key.split(":", 1)[-1])
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def bar_chart(
     summary: dict[str, Any],
     selectors: list[str],
@@ -190,7 +197,7 @@ def bar_chart(
         by_metric[summary["metric"][target]].append(target)
     panels = [(m, ts, "table") for m, ts in sorted(by_metric.items())] + [("gold_nll", summary["targets"], "gold_nll")]
     rows = [len(ts) for _, ts, _ in panels]
-    fig_height = 1.2 + sum(0.22 * n * max(len(shown), 2) * 0.5 + 0.6 for n in rows)
+    fig_height = 1.0 + sum(0.11 * n * max(len(shown), 2) + 0.6 for n in rows)
     fig, axes = plt.subplots(len(panels), 1, figsize=(8.0, fig_height), gridspec_kw={"height_ratios": rows})
     axes = list(axes) if len(panels) > 1 else [axes]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -216,7 +223,7 @@ def bar_chart(
                     ax.plot([value, value], [g - 0.45, g + 0.45], color="black", lw=2,
                             label="no tuning" if g == 0 else None)  # fmt: skip
         ax.set_yticks(range(len(targets)))
-        ax.set_yticklabels([t.split(":", 1)[-1][:34] for t in targets], fontsize=8)
+        ax.set_yticklabels([_short_target(t) for t in targets], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(METRIC_LABELS.get(metric, metric), fontsize=9)
         if upper is not None:
@@ -225,10 +232,10 @@ def bar_chart(
             ax.set_xlim(left=0)
         ax.grid(axis="x", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 1.0 - 0.35 / fig_height))  # fmt: skip
     fig.suptitle(title, fontsize=10, y=1.0 - 0.05 / fig_height)
-    fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.6 / fig_height))
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 1.0 - 0.3 / fig_height))  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.55 / fig_height))
     return _save(fig, path)
 
 
@@ -238,8 +245,10 @@ def summary_chart(summary: dict[str, Any], path: Path, title: str) -> Path | Non
     if not paired:
         return None
     plt = _pyplot()
-    selectors = list(paired)
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 1.4 + 0.35 * len(selectors)))
+    selectors = [name for name, measures in paired.items() if measures]
+    if not selectors:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 1.8 + 0.4 * len(selectors)))
     for ax, measure, label in (
         (axes[0], "score", "score difference vs random, points\n(right = better)"),
         (axes[1], "gold_nll", "gold NLL difference vs random\n(left = better)"),
@@ -252,6 +261,9 @@ def summary_chart(summary: dict[str, Any], path: Path, title: str) -> Path | Non
             ok = not (math.isnan(low) or math.isnan(high))
             ax.errorbar(r["mean"], y, xerr=[[r["mean"] - low], [high - r["mean"]]] if ok else None, fmt="o",
                         color="#1f77b4", capsize=3)  # fmt: skip
+            digits = 1 if measure == "score" else 3
+            ax.annotate(f"{r['mean']:+.{digits}f}", (r["mean"], y), xytext=(0, 6), textcoords="offset points",
+                        ha="center", fontsize=8)  # fmt: skip
         ax.axvline(0.0, color="grey", lw=1)
         ax.set_yticks(range(len(selectors)))
         ax.set_yticklabels(selectors if measure == "score" else [], fontsize=9)
