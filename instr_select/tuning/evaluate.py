@@ -20,7 +20,7 @@ from typing import Any
 from instr_select.errors import DataError
 from instr_select.tasks import Example, Task
 from instr_select.tuning.mixture import MixtureConfig, render_example, task_instruction
-from instr_select.tuning.modeling import ModelBundle, generate, target_nll
+from instr_select.tuning.modeling import ModelBundle, generate, options_nll, target_nll
 
 Progress = Callable[[int, int], None]
 
@@ -138,12 +138,11 @@ def evaluate_task(
     mc_seconds = 0.0
     if mc_items:
         start = time.perf_counter()
-        pairs = [(i, opt) for i in mc_items for opt in options[i]]
-        nll = target_nll(bundle, [prompts[i] for i, _ in pairs], [opt for _, opt in pairs], batch_size=batch_size)
         best: dict[int, tuple[float, str]] = {}
-        for (i, opt), value in zip(pairs, nll, strict=True):
-            if i not in best or value < best[i][0]:
-                best[i] = (float(value), opt)
+        for i in mc_items:  # the prompt is read once per example, its options scored from the cache
+            nll = options_nll(bundle, prompts[i], options[i])
+            j = int(nll.argmin())
+            best[i] = (float(nll[j]), options[i][j])
         for i in mc_items:
             chosen[i] = best[i][1]
             mc_correct.append(float(best[i][1] in examples[i].answers))

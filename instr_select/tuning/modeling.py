@@ -425,3 +425,32 @@ def _nll_batch(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[st
         losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
         counts = (labels != -100).sum(dim=1).clamp(min=1)
         return (losses.sum(dim=1) / counts).cpu().numpy()
+
+
+def options_nll(bundle: ModelBundle, prompt: str, options: Sequence[str]) -> np.ndarray:
+    """Mean token NLL of each option given one prompt, as ``target_nll`` computes it; a decoder-only
+    model reads the prompt once and scores every option from its key/value cache."""
+    import numpy as np
+
+    if bundle.is_encoder_decoder or len(options) < 2:
+        return target_nll(bundle, [prompt] * len(options), list(options), batch_size=max(len(options), 1))
+    import torch
+    import torch.nn.functional as F
+
+    bundle.model.eval()
+    prompt_ids = encode_prompts(bundle, [prompt])[0]
+    targets = encode_targets(bundle, options)
+    device, pad = bundle.device, bundle.tokenizer.pad_token_id
+    width = max(len(t) for t in targets)
+    ids = torch.tensor([t + [pad] * (width - len(t)) for t in targets], device=device)
+    labels = torch.tensor([t + [-100] * (width - len(t)) for t in targets], device=device)
+    mask = torch.tensor([[1] * (len(prompt_ids) + len(t)) + [0] * (width - len(t)) for t in targets], device=device)
+    with torch.no_grad(), cpu_threads(bundle):
+        first = bundle.model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
+        cache = first.past_key_values
+        cache.batch_repeat_interleave(len(targets))
+        rest = bundle.model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=False).logits
+        logits = torch.cat([first.logits[:, -1:].expand(len(targets), -1, -1), rest[:, :-1]], dim=1)
+        losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        counts = (labels != -100).sum(dim=1).clamp(min=1)
+        return np.asarray((losses.sum(dim=1) / counts).cpu().numpy(), dtype=np.float64)
