@@ -19,7 +19,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements-models.txt
 install: $(VENV)/.installed
 
 run: install
-	$(PY) scripts/build_default_index.py
+	$(VENV)/bin/instr-select build-default
 	$(VENV)/bin/instr-select query "$(QUERY)"
 
 test: install

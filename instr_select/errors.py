@@ -25,6 +25,7 @@ class DataError(InstrSelectError):
         self.path = path
         self.line = line
         self.problem = problem
+        self.fix = fix
 
 
 class ConfigError(InstrSelectError):

@@ -59,11 +59,19 @@ class Task:
     _examples: list[Example] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.task_id or not self.task_id.strip():
+        if not isinstance(self.task_id, str) or not self.task_id.strip():
             raise DataError(None, "a task has an empty task_id", "give every task a non-empty id")
-        cleaned = [text.strip() for text in self.instructions]
+        from instr_select.textcheck import text_problem
+
+        if not isinstance(self.task_id, str) or text_problem(self.task_id):
+            raise DataError(None, f"task id {self.task_id!r} is not usable text", "give every task a readable id")
+        cleaned = [text.strip() if isinstance(text, str) else text for text in self.instructions]
         if not cleaned or any(not text for text in cleaned):
             raise DataError(None, f"task {self.task_id!r} has an empty instruction", "give it a non-empty instruction")
+        for number, text in enumerate(cleaned, 1):
+            problem = "is not text" if not isinstance(text, str) else text_problem(text)
+            if problem:
+                raise DataError(None, f"task {self.task_id!r}: instruction {number} {problem}")
         self.instructions = cleaned
 
     @property

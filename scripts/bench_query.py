@@ -3,7 +3,7 @@
 Prints one table of medians measured in this run, with the targets and the ratio to a plain
 "load sentence-transformers model + faiss search" script timed in the same run.
 
-    python scripts/bench_query.py [--index indexes/default] [--cold-runs 7] [--baseline-runs 3]
+    python scripts/bench_query.py [--index DIR (default: the one build-default writes)] [--cold-runs 7] [--baseline-runs 3]
 """
 
 from __future__ import annotations
@@ -127,8 +127,10 @@ def bench(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from instr_select.paths import default_index_dir
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--index", default=str(REPO / "indexes" / "default"))
+    parser.add_argument("--index", default=str(default_index_dir()))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--warm-runs", type=int, default=500)

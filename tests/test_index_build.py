@@ -134,7 +134,9 @@ def test_load_refuses_missing_or_corrupt(built: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         InstructionIndex.load(tmp_path / "nowhere")
     (built / "faiss.index").write_bytes(b"garbage")
-    index = InstructionIndex.load(built)  # a flat index is searched exactly with numpy: FAISS is read lazily
+    with pytest.raises(DataError, match="faiss.index: does not match the content hash"):
+        InstructionIndex.load(built)  # damage is found at load time, even for a flat index
+    index = InstructionIndex.load(built, verify=False)  # unverified, a flat index reads FAISS lazily
     assert index.exact
     with pytest.raises(DataError, match="FAISS"):
         index.faiss_index  # noqa: B018 - reading it (as --add does) reports the damage

@@ -144,3 +144,29 @@ def test_help_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "Commands:" in out and "query" in out
     assert out.strip().splitlines()[-1] == "HEAVY="
+
+
+@pytest.mark.parametrize(
+    ("jinja", "expected"),
+    [
+        ("{{ cycler.__init__.__globals__.os.system('true') }} ||| x", ("refused by the Jinja sandbox", "its row's")),
+        ("{{ premise ||| x", ("not valid Jinja", "fix the template")),
+    ],
+)
+def test_promptsource_render_error_names_the_file(tmp_path, monkeypatch, jinja, expected):
+    """A template that fails on a real (local) dataset row names its templates.yaml and its id."""
+    folder = tmp_path / "ps" / "templates" / "d"
+    folder.mkdir(parents=True)
+    (folder / "templates.yaml").write_text(
+        "templates:\n  abc: !Template\n    id: abc\n    jinja: " + json.dumps(jinja) + "\n", encoding="utf-8"
+    )
+    (tmp_path / "d").mkdir()  # the dataset "d", read by datasets.load_dataset from the working folder
+    write_jsonl(tmp_path / "d" / "train.jsonl", [{"premise": "p", "label": 0}] * 3)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    task = load_source("promptsource", path=tmp_path / "ps", render_examples=2)[0]
+    with pytest.raises(DataError) as caught:
+        list(task.examples)
+    message = str(caught.value)
+    for fragment in (str(folder / "templates.yaml"), "template abc: 'jinja'", *expected):
+        assert fragment in message, message

@@ -66,7 +66,7 @@ def test_package_model_is_materialised_and_verified(site: Path, monkeypatch: pyt
     path = Path(resolve_model("fake"))
     assert path.parent.parent == Path(site.parent / "cache")
     assert (path / "weights/model.bin").read_bytes() == MODEL_FILES["weights/model.bin"]
-    manifest = json.loads((path / "instr-select-model.json").read_text())
+    manifest = json.loads((path / "registry.json").read_text())
     assert manifest["files"]["config.json"]["sha256"] == sha(MODEL_FILES["config.json"])
     assert "fake-model==1.0" in manifest["source"]
     assert resolve_model("FAKE") == str(path)  # names are case-insensitive; the second resolve reuses the cache
@@ -129,7 +129,7 @@ def test_zip_split_across_packages(site: Path, monkeypatch: pytest.MonkeyPatch, 
     path = Path(resolve_model("zipped"))
     assert sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()) == [
         "config.json",
-        "instr-select-model.json",
+        "registry.json",
         "weights/model.bin",
     ]
 

@@ -28,8 +28,8 @@ def test_json_shape(cli, index_dir: Path) -> None:
     result = cli("query", "translate English to French", "--index", str(index_dir), "-k", "3", "--json")
     assert result.code == 0, result.err
     record = json.loads(result.out)
-    assert set(record) == {"query_id", "query", "results"} and record["query"] == "translate English to French"
-    assert [r["rank"] for r in record["results"]] == [1, 2, 3]
+    assert set(record) == {"query_id", "query", "tasks", "results"} and record["query"] == "translate English to French"
+    assert [r["rank"] for r in record["tasks"]] == [1, 2, 3] and record["results"] == record["tasks"]  # old name
     keys = {"rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories"}
     assert all(set(r) == keys for r in record["results"])
 
@@ -53,7 +53,7 @@ def test_queries_file(cli, index_dir: Path, tmp_path: Path) -> None:
     result = cli("query", "--queries", str(queries), "--index", str(index_dir), "-k", "2", "--aggregate", "mean")
     assert result.code == 0, result.err
     records = [json.loads(line) for line in result.out.splitlines()]
-    assert [r["query_id"] for r in records] == ["a", "b"] and all(len(r["results"]) == 2 for r in records)
+    assert [r["query_id"] for r in records] == ["a", "b"] and all(len(r["tasks"]) == 2 for r in records)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,19 @@ def test_readable_keeps_the_words_of_a_template():
     assert readable("{% set x = 1 %}") == "{% set x = 1 %}"  # nothing but machinery: keep the original
 
 
+def test_readable_follows_the_template_language():
+    # filters, tests, calls and keywords are machinery; variables are words, even when named like a filter
+    assert readable("{{ title }}: {{ text | truncate(20) }}") == "title : text"
+    assert (
+        readable("{{ answer_choices | join(', ') }} {{ x if x is defined else 'none' }}") == "answer choices x x none"
+    )
+    assert readable('{{ answer["input_text"] }}') == "answer input text"  # a key reads like a name
+    assert readable("{{ question.split('Solve')[0] }}") == "question"  # a call's string arguments go
+    assert readable("{{ incoherent_first_sentence }}") == "incoherent first sentence"
+    assert readable('Say {{ "\\"yes\\"" }} ||| {{ label }}') == 'Say "yes" label'  # strings are unescaped
+    assert readable("{{ unclosed") == "{{ unclosed"  # not a template Jinja can lex: plain text
+
+
 def test_unknown_view_is_a_config_error():
     with pytest.raises(ConfigError, match="text view 'html' is unknown"):
         text_view("html")

@@ -72,6 +72,7 @@ def test_evaluate_report(pipeline):
     assert report["target"] == "bbh:navigate" and report["examples"] == 6
     assert report["metrics"]["mc_examples"] == 6 and report["metrics"]["mc_accuracy"] is not None
     assert "bbh:navigate: 6 examples" in outputs[2]
+    assert report["model_path_resolved"] == str((root / "model").resolve())
 
 
 def test_bad_input_exits_2_with_one_line(pipeline, tmp_path, capsys, data_dir):

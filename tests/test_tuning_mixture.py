@@ -35,7 +35,7 @@ def test_rendering_per_meta_dataset():
         by_task.setdefault(r["task_id"], []).append(r)
         assert set(COLUMNS) <= set(r)
         assert r["prompt"] == format_prompt(r["instruction"], r["input"])
-        assert r["completion"] == r["output"]
+        assert r["completion"] == " " + r["output"].lstrip() and not r["prompt"].endswith(" ")
     parity = by_task["parity"][0]
     assert parity["instruction"] == "Say whether the number is even."
     assert "Options:\n- yes\n- no" in parity["input"]  # multiple choice keeps its options
@@ -84,8 +84,19 @@ def test_score_weighting():
 
 
 def test_dataset_api_columns():
-    ds = build_mixture(["bigbench:parity"], MixtureConfig(max_per_task=3), pool=toy_pool())
+    mixture = build_mixture(["bigbench:parity"], MixtureConfig(max_per_task=3), pool=toy_pool())
+    ds = mixture.to_dataset()
     assert len(ds) == 3 and {"task_id", "meta_dataset", "prompt", "completion"} <= set(ds.column_names)
+    assert mixture.manifest["examples"] == 3 and mixture.manifest["tasks"][0]["task_id"] == "parity"
+    assert mixture.to_dataset("messages").column_names == ["messages", "task_id", "meta_dataset"]
+    assert mixture.to_dataset("alpaca")[0]["output"] == ds[0]["output"]
+    assert mixture.to_dataset("prompt-completion")[0]["completion"] == ds[0]["completion"]
+
+
+def test_build_mixture_warns_about_tasks_without_examples():
+    with pytest.warns(UserWarning, match="bigbench:empty"):
+        mixture = build_mixture(["bigbench:parity", "bigbench:empty"], MixtureConfig(max_per_task=2), pool=toy_pool())
+    assert mixture.tasks_without_examples == ["bigbench:empty"] and len(mixture) == 2
 
 
 @pytest.mark.parametrize(

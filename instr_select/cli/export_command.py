@@ -72,7 +72,10 @@ def _select(
 )
 @click.option("-k", default=10, show_default=True, help="Number of tasks to retrieve.")
 @click.option(
-    "--index", default=None, type=click.Path(file_okay=False), help="Index directory (default: indexes/default)."
+    "--index",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Index directory (default: $INSTR_SELECT_INDEX, else the one `build-default` writes).",
 )
 @click.option(
     "--method",
@@ -106,7 +109,7 @@ def _select(
     "--llama-factory",
     default=None,
     metavar="NAME",
-    help="Also write a LLaMA-Factory dataset_info.json naming the dataset NAME.",
+    help="Dataset name in LLaMA-Factory's dataset_info.json (default: instr_select; NAME_messages for messages).",
 )
 @data_dir_option
 def export(

@@ -46,18 +46,27 @@ def build_index(
 
     With --add SOURCE, append new meta-datasets to the index at --out without re-embedding it.
     """
+    if add and sources:
+        raise ConfigError("give either SOURCE... (new index) or --add SOURCE (append), not both")
+    if not add and not sources:
+        raise ConfigError("name at least one SOURCE to index (see `instr-select sources`)")
+    from instr_select.locking import output_lock
+
+    with output_lock(out):  # a second run into the same --out fails here, before any work
+        _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenient)
+
+
+def _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenient) -> None:
     from instr_select.index import add_to_index
     from instr_select.index import build_index as build
     from instr_select.index.manifest import command_line
     from instr_select.loaders import LoadReport, load_sources
 
-    if add and sources:
-        raise ConfigError("give either SOURCE... (new index) or --add SOURCE (append), not both")
-    if not add and not sources:
-        raise ConfigError("name at least one SOURCE to index (see `instr-select sources`)")
     report = LoadReport(lenient=lenient)
     started = time.perf_counter()
     tasks = load_sources(add or sources, data_dir=data_dir, report=report)
+    if not len(tasks):
+        raise ConfigError(f"the sources {', '.join(add or sources)} hold no tasks (nothing to index)")
     if add:
         if factory or text_view:
             raise ConfigError("--factory and --text-view cannot change an existing index; rebuild it instead")

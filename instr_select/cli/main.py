@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from instr_select.errors import InstrSelectError
+from instr_select.offline import ensure_offline
 
 # command name -> (module, attribute, one-line help shown by --help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -27,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "instr_select.cli.index_commands",
         "build_index",
         "Embed every instruction of meta-datasets into an index.",
+    ),
+    "build-default": (
+        "instr_select.cli.default_command",
+        "build_default",
+        "Build the default index (per-user cache) from the packaged recipe.",
     ),
     "query": ("instr_select.cli.query_command", "query", "Rank the tasks most related to an instruction."),
     "eval-retrieval": (
@@ -68,7 +74,9 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attribute, _ = COMMANDS[cmd_name]
-        return getattr(importlib.import_module(module), attribute)
+        from instr_select.cli.options import install_checks
+
+        return install_checks(getattr(importlib.import_module(module), attribute), cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -78,27 +86,48 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or stage lines on stderr.")
 @click.version_option(package_name="instr-select")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, quiet: bool) -> None:
     """Pick the tasks worth instruction-tuning on, from instructions alone."""
+    from instr_select.progress import set_quiet
+
+    set_quiet(quiet)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
 
 
+def _say(message: str) -> None:
+    """One line on stderr, whatever characters it holds (lone surrogates are escaped)."""
+    line = " ".join(message.split("\n")).strip()
+    click.echo(line.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Run the CLI; user errors print one line and exit 2, with no traceback."""
+    ensure_offline()  # the API's entry points call it too; here it covers every command at once
     try:
         return cli.main(args=argv, prog_name="instr-select", standalone_mode=False)
     except InstrSelectError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _say(f"error: {exc}")
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        _say("aborted")
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see {exc.ctx.command_path} --help)"
+        _say(f"error: {exc.format_message()}{hint}")
         sys.exit(2 if exc.exit_code == 1 else exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        _say("interrupted")
         sys.exit(130)
+    except RecursionError:
+        _say("error: the input is nested too deeply to read (flatten it)")
+        sys.exit(2)
+    except OSError as exc:  # the file system refused: permissions, read-only folder, full disk, long name
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(f"error: {where}{exc.strerror or exc} (check the path and its permissions)")
+        sys.exit(2)

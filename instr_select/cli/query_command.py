@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,25 +20,29 @@ def read_queries(path: str) -> list[tuple[str, str]]:
     file = Path(path)
     if not file.is_file():
         raise DataError(file, "does not exist", 'pass a JSONL file of {"id", "instruction"} lines')
-    out = []
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise DataError(file, "is not UTF-8 text", 'write {"id", "instruction"} JSON lines') from None
+    from instr_select.loaders.files import parse_json, read_text
+
+    out, seen = [], set()
+    lines = read_text(file).splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise DataError(file, "is not a JSON object", 'write {"id": ..., "instruction": ...}', number) from None
+        row = parse_json(line, file, number, 'write {"id": ..., "instruction": ...}')
         if not isinstance(row, dict) or "instruction" not in row:
             raise DataError(file, "has no field 'instruction'", 'write {"id": ..., "instruction": ...}', number)
         try:
             text = check_instruction(row["instruction"], "field 'instruction'")
         except ConfigError as exc:
             raise DataError(file, str(exc), line=number) from None
-        out.append((str(row.get("id", number)), text))
+        query_id = row.get("id", str(number))
+        if isinstance(query_id, int) and not isinstance(query_id, bool):
+            query_id = str(query_id)
+        if not isinstance(query_id, str) or not query_id.strip():
+            raise DataError(file, f"field 'id' must be a string or whole number, got {query_id!r:.40}", line=number)
+        if query_id in seen:
+            raise DataError(file, f"duplicate id {query_id!r}", "give every query its own id", number)
+        seen.add(query_id)
+        out.append((query_id, text))
     if not out:
         raise DataError(file, "holds no queries", 'write one {"id", "instruction"} object per line')
     return out
@@ -60,7 +65,11 @@ def _table(query: str, results) -> str:
 
 def _record(query_id: str, query: str, results) -> dict:
     keys = ("rank", "task_id", "meta_dataset", "score", "matched_instruction", "categories")
-    return {"query_id": query_id, "query": query, "results": [{key: getattr(r, key) for key in keys} for r in results]}
+    tasks = [{key: getattr(r, key) for key in keys} for r in results]
+    for row in tasks:  # JSON has no NaN: a score that is not a number is written as null
+        if not math.isfinite(row["score"]):
+            row["score"] = None
+    return {"query_id": query_id, "query": query, "tasks": tasks, "results": tasks}  # "results": old name
 
 
 @click.command()
@@ -70,7 +79,7 @@ def _record(query_id: str, query: str, results) -> dict:
     "index",
     type=click.Path(file_okay=False),
     default=None,
-    help="Index directory (default: indexes/default).",
+    help="Index directory (default: $INSTR_SELECT_INDEX, else the one `build-default` writes).",
 )
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Number of tasks to return.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
@@ -86,11 +95,22 @@ def _record(query_id: str, query: str, results) -> dict:
     help="Drop tasks sharing this target task's source dataset.",
 )
 @click.option(
-    "--retriever", "method", type=click.Choice(["dense", "bm25", "hybrid"]), default="dense", show_default=True
+    "--method",
+    "--retriever",
+    "method",
+    type=click.Choice(["dense", "bm25", "hybrid"]),
+    default="dense",
+    show_default=True,
+    help="Retrieval method (--retriever: old spelling).",
 )
 @click.option("--aggregate", type=click.Choice(["max", "mean", "vote"]), default="max", show_default=True)
 @click.option(
-    "--save", type=click.Path(dir_okay=False), default=None, help="Write the selection JSON here (one query)."
+    "--out",
+    "--save",
+    "save",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the selection JSON here (one query; --save: old spelling).",
 )
 @data_dir_option
 def query(
@@ -117,7 +137,7 @@ def query(
     if (instruction is None) == (queries is None):
         raise ConfigError("give either an INSTRUCTION or --queries FILE.jsonl")
     if queries is not None and save:
-        raise ConfigError("--save writes one query's selection; drop it with --queries")
+        raise ConfigError("--out writes one query's selection; drop it with --queries")
     batch = read_queries(queries) if queries else [("1", check_instruction(instruction))]
     loaded = open_index(index)
     retriever = Retriever(loaded, method=method, aggregate=aggregate)
@@ -128,6 +148,6 @@ def query(
     out = sys.stdout
     for (query_id, text), ranked in zip(batch, results, strict=True):
         if as_json or queries:
-            out.write(json.dumps(_record(query_id, text, ranked), ensure_ascii=False) + "\n")
+            out.write(json.dumps(_record(query_id, text, ranked), ensure_ascii=False, allow_nan=False) + "\n")
         else:
             out.write(_table(text, ranked) + "\n")

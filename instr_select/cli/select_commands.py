@@ -135,7 +135,15 @@ def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
 @click.command()
 @click.option("--selector", default="uncertainty", show_default=True, type=click.Choice(SELECTOR_NAMES))
 @click.option("-k", "n", type=int, default=10, show_default=True, help="Number of tasks to select.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the selection JSON here.")
+@click.option(
+    "--out",
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the selection JSON here (-o/--output: old spellings).",
+)
 @click.option("--scores", "scores_out", type=click.Path(dir_okay=False), default=None, help="Write all scores (JSON).")
 @_model_option("smollm2-135m")
 @_pool_options
@@ -178,7 +186,16 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="taskmap.png", show_default=True)
+@click.option(
+    "--out",
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    default="taskmap.png",
+    show_default=True,
+    help="PNG to write (-o/--output: old spellings).",
+)
 @click.option(
     "--csv", "csv_out", type=click.Path(dir_okay=False), default=None, help="Scores CSV (default: beside -o)."
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -11,6 +10,21 @@ import click
 from instr_select.atomic import write_json
 from instr_select.cli.options import data_dir_option
 from instr_select.errors import ConfigError
+
+
+def _resolved_model_path(name: str) -> str:
+    """The directory a model name or path stands for (absolute), or the name when it is not local."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    try:
+        from instr_select.models import resolve_model  # the model registry, where installed
+    except ImportError:
+        return name
+    try:
+        return str(resolve_model(name))
+    except Exception:  # noqa: BLE001 - a name the registry does not know (tiny-t5, a hub id) stays as given
+        return name
 
 
 @click.command()
@@ -64,6 +78,7 @@ def tune(
     quiet: bool,
 ) -> None:
     """Instruction-tune a model on MIXTURE (a directory written by `instr-select export`)."""
+    from instr_select.progress import enabled as progress_enabled
     from instr_select.tuning.mixture import MANIFEST, load_mixture
     from instr_select.tuning.modeling import load_model
     from instr_select.tuning.train import TuneConfig
@@ -78,12 +93,12 @@ def tune(
         max_target_length=max_target_length,
         max_steps=max_steps,
         seed=seed,
-        progress=not quiet,
+        progress=progress_enabled(quiet),
         method=method,
         lora_rank=lora_rank,
     )
     loaded = load_mixture(mixture)
-    texts = [r["prompt"] + " " + r["completion"] for r in loaded.records]
+    texts = [r["prompt"] + r["completion"] for r in loaded.records]
     bundle = load_model(model_name, texts=texts, seed=seed)
     provenance = {
         "mixture": str(Path(mixture).resolve()),
@@ -140,17 +155,22 @@ def evaluate(
         raise DataError(None, f"target {task.key!r} has no examples", "pick a target task with examples")
     texts = [task.instructions[0], *(e.input for e in task.examples[:50])]
     bundle = load_model(model_path, texts=texts, seed=seed)
-    with click.progressbar(length=1, label="evaluating", file=sys.stderr) as bar:
+    from instr_select.progress import bar as progress_bar
+
+    with progress_bar(total=None, desc="evaluating", unit="example") as bar:
 
         def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
+            bar.total = total
+            bar.update(done - bar.n)
 
         report = evaluate_task(bundle, task, max_examples, batch_size, max_new_tokens, seed, progress=progress)
     report["model_path"] = str(model_path)
+    report["model_path_resolved"] = _resolved_model_path(model_path)
     if report_path is None:
         base = Path(model_path) if Path(model_path).is_dir() else Path(".")
-        report_path = str(base / f"eval_{task.key.replace(':', '_').replace('/', '_')}.json")
+        from instr_select.paths import file_stem
+
+        report_path = str(base / f"eval_{file_stem(task.key)}.json")
     out = write_json(report_path, report)
     m = report["metrics"]
     click.echo(

@@ -103,7 +103,9 @@ def read_targets(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: targets file does not exist (one SOURCE:TASK per line)")
-    lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    from instr_select.loaders.files import read_text
+
+    lines = [line.split("#", 1)[0].strip() for line in read_text(path).splitlines()]
     targets = [line for line in lines if line]
     if not targets:
         raise ConfigError(f"{path}: no targets in the file (one SOURCE:TASK per line)")

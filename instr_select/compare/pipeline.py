@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from instr_select.atomic import write_json, write_text
 from instr_select.compare.config import CompareConfig
 from instr_select.compare.report import bar_chart, markdown, summarize, summary_chart
 from instr_select.errors import ConfigError
+from instr_select.provenance import command_line
 from instr_select.selection import SelectedTask
 from instr_select.tasks import Task, TaskCollection
 
@@ -138,7 +138,9 @@ class Selectors:
             model.save(str(tmp))
             tmp.replace(path)
         else:
-            print("aligning the instruction encoder on the pool's instructions ...", file=sys.stderr)
+            from instr_select.progress import say
+
+            say()("aligning the instruction encoder on the pool's instructions ...")
             train_encoder(self.pool, self.encoder("base"), path, AlignConfig(epochs=self.config.encoder_epochs, seed=0))
         return path
 
@@ -215,7 +217,9 @@ def primary_metric(report: dict[str, Any]) -> tuple[str, float]:
 
 
 def _cell_path(out: Path, target_key: str, selector: str, seed: int) -> Path:
-    return out / "cells" / target_key.replace(":", "__").replace("/", "__") / f"{selector}-seed{seed}.json"
+    from instr_select.paths import file_stem
+
+    return out / "cells" / file_stem(target_key) / f"{selector}-seed{seed}.json"
 
 
 def train_selection(
@@ -269,7 +273,7 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
             raise ConfigError(f"{out} holds a run with other settings (pool, k, model or budget): use a new --out")
     write_json(
         run_file,
-        {"format": RUN_FORMAT, "config_hash": config.hash, "config": config.to_dict(), "command": " ".join(sys.argv)},
+        {"format": RUN_FORMAT, "config_hash": config.hash, "config": config.to_dict(), "command": command_line()},
     )
 
     from transformers.utils import logging as hf_logging
@@ -283,6 +287,8 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
     baseline = {target.key: _baseline(config, base_model, target, out) for target in targets}
 
     cells: list[dict[str, Any]] = []
+    from instr_select.progress import say
+
     # seed by seed, selector by selector: an interrupted run leaves whole (seed, selector) columns finished
     for seed in range(config.seeds):
         for selector in config.selectors:
@@ -307,7 +313,7 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
                 pending.setdefault(tuple(sorted(cell["selection"])), []).append(cell)
             for number, group in enumerate(pending.values(), start=1):
                 first = group[0]["target"] + (f" and {len(group) - 1} more" if len(group) > 1 else "")
-                print(f"seed {seed}, {selector} [{number}/{len(pending)}]: training for {first}", file=sys.stderr)
+                say()(f"seed {seed}, {selector} [{number}/{len(pending)}]: training for {first}")
                 bundle, training = train_selection(config, base_model, pool, group[0]["_chosen"], seed)
                 for cell in group:
                     report = evaluate_target(config, bundle, cell.pop("_task"))

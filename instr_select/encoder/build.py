@@ -9,7 +9,6 @@ unsupervised retriever that alignment only refines.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from instr_select.encoder.vocab import train_wordpiece
+from instr_select.offline import ensure_offline
 
 
 @dataclass
@@ -136,7 +136,7 @@ def build_transformer_encoder(
     with tempfile.TemporaryDirectory(prefix="instr-select-bert-") as tmp:
         bert.save_pretrained(tmp)
         fast.save_pretrained(tmp)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        ensure_offline()
         transformer = Transformer(tmp, max_seq_length=max_length)
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling], device="cpu")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
 from instr_select.hashing import dir_hash
+from instr_select.offline import ensure_offline
 
 # Files that record how a model was made, not what it computes: left out of the content hash.
 
@@ -32,7 +32,7 @@ def load_encoder(name_or_path: str | Path):
     """Load a local sentence-transformers model offline (``local_files_only``); DataError if missing or corrupt."""
     path = Path(name_or_path).expanduser()
     _check_model_dir(path)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ensure_offline()
     from sentence_transformers import SentenceTransformer
 
     try:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from instr_select.atomic import atomic_directory
+from instr_select.atomic import atomic_directory, check_replaceable, recover
 from instr_select.encoder.io import describe_base, load_encoder
 from instr_select.encoder.pairs import (
     GROUPINGS,
@@ -27,11 +25,14 @@ from instr_select.encoder.pairs import (
 )
 from instr_select.encoder.vocab import PRE_TOKENIZERS
 from instr_select.errors import ConfigError
-from instr_select.provenance import library_versions
+from instr_select.locking import output_lock
+from instr_select.offline import ensure_offline
+from instr_select.provenance import command_line, library_versions
 from instr_select.tasks import TaskCollection
 from instr_select.textview import DEFAULT_TEXT_VIEW, text_view, view_tasks
 
 log = logging.getLogger(__name__)
+MARKER = "training_info.json"  # what makes an existing --out an encoder this command may replace
 RECIPES = ("mnrl", "insta")
 # MultipleNegativesRankingLoss directions: standard (anchor -> positives), symmetric (+ positive -> anchors),
 # all (+ anchor -> anchors and positive -> positives, as in GTE's improved contrastive loss).
@@ -101,10 +102,12 @@ class AlignConfig:
 def _progress_callback(progress: Callable[[str], None]):
     from transformers import TrainerCallback
 
+    from instr_select.progress import enabled
+
     class Progress(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            if "loss" in logs:
+            if "loss" in logs and not enabled():  # with a terminal, the bar shows the loss
                 progress(
                     f"  epoch {logs.get('epoch', 0):.2f}  step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}"
                 )
@@ -160,8 +163,15 @@ def train_encoder(
     """
     config = config or AlignConfig()
     config.validate()
+    out = check_replaceable(out, (MARKER,))
+    with output_lock(out):
+        recover(out)  # leftovers (checkpoints) of a killed run on the same --out
+        return _train_locked(tasks, base, out, config, command, progress)
+
+
+def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress) -> Path:
     say = progress or log.info
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ensure_offline()
     started = time.time()
     tasks = view_tasks(tasks, config.text_view)  # the index applies the same view to instructions and queries
     groups = positive_groups(tasks, config.group_by)
@@ -207,7 +217,7 @@ def train_encoder(
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.work-", dir=out.parent) as scratch:
         work = Path(scratch)  # checkpoints of the dev-based selection; the model goes to ``out`` atomically
         epochs = config.resolved_epochs()
         steps_per_epoch = max(1, -(-len(dataset) // config.batch_size))
@@ -240,9 +250,9 @@ def train_encoder(
             evaluator=evaluator,
             callbacks=[_progress_callback(say)],
         )
-        from transformers.trainer_callback import PrinterCallback
+        from instr_select.progress import use_bar
 
-        trainer.remove_callback(PrinterCallback)  # progress goes through ``say``, keeping stdout clean
+        use_bar(trainer, "aligning encoder")  # a bar on stderr (with the loss), keeping stdout clean
         result = trainer.train()
         history = [
             {
@@ -273,12 +283,12 @@ def train_encoder(
             "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
             "seconds": round(time.time() - started, 1),
             "versions": library_versions("sentence-transformers", "transformers", "torch", "datasets"),
-            "command": command or " ".join(sys.argv),
+            "command": command or command_line(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        with atomic_directory(out) as staged:
+        with atomic_directory(out, markers=(MARKER,)) as staged:
             model.save(str(staged))
-            (staged / "training_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+            (staged / MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
     if best_dev:
         say(f"saved {out} (best dev Acc@1 {best_dev['dev_cosine_accuracy@1']:.4f}, {info['seconds']} s)")
     return out

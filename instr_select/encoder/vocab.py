@@ -1,4 +1,9 @@
-"""A WordPiece tokenizer trained with ``tokenizers`` on instruction text."""
+"""A WordPiece tokenizer trained with ``tokenizers`` on instruction text.
+
+The vocabulary is built by hand (``build_vocab``) because it must be deterministic: the
+``tokenizers`` WordPiece trainer breaks frequency ties in hash order, so the same texts would give
+a different vocabulary, encoder and index on every run.
+"""
 
 from __future__ import annotations
 

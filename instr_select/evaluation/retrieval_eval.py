@@ -13,8 +13,6 @@ the alignment pairs nor the index.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +30,8 @@ from instr_select.evaluation.holdout import (
     hold_out_templates,
 )
 from instr_select.evaluation.trec import Qrels, Run, doc_id, measure, write_qrels, write_run
+from instr_select.offline import ensure_offline
+from instr_select.provenance import command_line
 from instr_select.tasks import TaskCollection
 from instr_select.textview import text_view, view_tasks
 
@@ -144,7 +144,7 @@ def evaluate_retrieval(
     command: str | None = None,
 ) -> dict[str, Any]:
     """Run the whole evaluation; write encoders, TREC files, results.json and results.md under ``out``."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ensure_offline()
     started = time.time()
     collection, benchmarks = prepare(config, data_dir)
     with atomic_directory(out) as staged:
@@ -212,7 +212,7 @@ def evaluate_retrieval(
                 "bm25 and hybrid use the same index instructions; hybrid = reciprocal-rank fusion of aligned dense and bm25",
             ],
             "seconds": round(time.time() - started, 1),
-            "command": command or " ".join(sys.argv),
+            "command": command or command_line(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (staged / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from instr_select.atomic import atomic_directory
+from instr_select.atomic import atomic_directory, check_replaceable
 from instr_select.errors import ConfigError, DataError
 from instr_select.hashing import dir_hash, files_hash
 from instr_select.index import faiss_store
 from instr_select.index.encoders import EncoderHandle, normalize_rows, resolve_encoder
-from instr_select.index.manifest import Manifest, command_line, now
+from instr_select.index.manifest import MANIFEST_FILE, Manifest, command_line, now
 from instr_select.index.store import (
     BM25_DIR,
     ENCODER_DIR,
@@ -28,18 +28,29 @@ from instr_select.index.store import (
     VECTORS_FILE,
     InstructionIndex,
     TaskRecord,
+    content_hashes,
     query_files,
     task_records,
 )
+from instr_select.locking import output_lock
+from instr_select.offline import ensure_offline
 from instr_select.textview import view_all
 
 log = logging.getLogger(__name__)
-EMBED_BATCH = 4096
+EMBED_BATCH = 1024  # also the progress bar's step
 
 
 def _embed(handle: EncoderHandle, texts: list[str]) -> np.ndarray:
-    parts = [handle.encode(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
+    from instr_select.progress import bar
+
+    parts = []
+    with bar(total=len(texts), desc="embedding instructions", unit="instr") as shown:
+        for i in range(0, len(texts), EMBED_BATCH):
+            parts.append(handle.encode(texts[i : i + EMBED_BATCH]))
+            shown.update(len(texts[i : i + EMBED_BATCH]))
     vectors = np.concatenate(parts) if parts else np.zeros((0, handle.dim), dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        raise DataError(None, "the encoder gave NaN or infinite vectors", "check the encoder's weights")
     return normalize_rows(vectors)
 
 
@@ -71,8 +82,9 @@ def embed_collection(
         text_view = encoder_text_view(encoder)
     searched = view_all(texts, text_view)
     handle = handle or resolve_encoder(encoder)
-    vectors = _embed(handle, searched)
     chosen = faiss_store.normalize_factory(factory) if factory else faiss_store.choose_factory(len(texts))
+    faiss_store.check_factory(chosen, handle.dim, len(texts))  # before the embedding work
+    vectors = _embed(handle, searched)
     index = faiss_store.new_index(vectors, chosen)
     faiss_store.set_search_params(index)
     manifest = Manifest(
@@ -131,13 +143,18 @@ def build_index(
 
     ``text_view``: what the encoder and BM25 see of each instruction; None takes the encoder's own.
     """
+    ensure_offline()
     out = Path(out)
-    if out.exists() and not (out / "manifest.json").is_file():
-        raise DataError(out, "exists and is not an index", "choose another --out or remove it")
+    check_replaceable(out, (MANIFEST_FILE,))  # an existing folder that is not an index is refused
+    with output_lock(out):
+        return _build_locked(tasks, encoder, out, factory, command, extra, text_view)
+
+
+def _build_locked(tasks, encoder, out: Path, factory, command, extra, text_view) -> Path:
     started = time.perf_counter()
     index = embed_collection(tasks, encoder, factory=factory, text_view=text_view)
     handle: EncoderHandle = index.handle
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, markers=(MANIFEST_FILE,)) as tmp:
         _write_search_files(tmp, index)
         _write_tables(tmp, index)
         handle.save_model(tmp / ENCODER_DIR)
@@ -152,6 +169,7 @@ def build_index(
         manifest.extra = dict(extra or {})
         manifest.extra["build_seconds"] = round(time.perf_counter() - started, 3)
         manifest.history = [{"action": "build", "created": manifest.created, "counts": dict(manifest.counts)}]
+        manifest.hashes = content_hashes(tmp)
         manifest.write(tmp)
     log.info("indexed %d instructions of %d tasks into %s", len(index), len(index.tasks), out)
     return out
@@ -160,7 +178,14 @@ def build_index(
 def add_to_index(index_dir: str | Path, tasks, command: str | None = None) -> Path:
     """Append tasks (a new meta-dataset) to an index; existing vectors are kept as they are."""
     index_dir = Path(index_dir)
+    with output_lock(index_dir):
+        return _add_locked(index_dir, tasks, command)
+
+
+def _add_locked(index_dir: Path, tasks, command: str | None) -> Path:
     index = InstructionIndex.load(index_dir)
+    if index.exact:
+        index.faiss_index  # noqa: B018 - a damaged FAISS file stops here, before anything is written
     clashes = [t.key for t in tasks if t.key in index._by_key]
     if clashes:
         raise DataError(index_dir, f"task {clashes[0]!r} is already in the index", "add only new meta-datasets")
@@ -169,7 +194,7 @@ def add_to_index(index_dir: str | Path, tasks, command: str | None = None) -> Pa
     if not texts:
         raise ConfigError("no instructions to add (the sources hold no tasks)")
     new_vectors = _embed(_AsHandle(index.encoder, index.dim), view_all(texts, index.manifest.text_view))
-    with atomic_directory(index_dir) as tmp:
+    with atomic_directory(index_dir, markers=(MANIFEST_FILE,)) as tmp:
         for name in (ENCODER_DIR, STATIC_DIR):
             if (index_dir / name).is_dir():
                 shutil.copytree(index_dir / name, tmp / name)
@@ -189,6 +214,7 @@ def add_to_index(index_dir: str | Path, tasks, command: str | None = None) -> Pa
         manifest.history.append(
             {"action": "add", "created": now(), "command": command or command_line(), "counts": _counts(records)}
         )
+        manifest.hashes = content_hashes(tmp)
         manifest.write(tmp)
     return index_dir
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,9 +21,9 @@ def now() -> str:
 
 
 def command_line() -> str:
-    return " ".join(
-        ["instr-select" if i == 0 and arg.endswith("instr-select") else arg for i, arg in enumerate(sys.argv)]
-    )
+    from instr_select.provenance import command_line as pasteable
+
+    return pasteable()
 
 
 @dataclass
@@ -47,6 +46,7 @@ class Manifest:
     history: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     text_view: str = "raw"  # what encoder and BM25 saw of each instruction (instr_select.textview)
+    hashes: dict[str, str] = field(default_factory=dict)  # SHA-256 of vectors, FAISS, tables, BM25 (store.py)
     format_version: int = FORMAT_VERSION
     kind: str = "instr-select-index"
 
@@ -54,7 +54,9 @@ class Manifest:
         return asdict(self)
 
     def write(self, directory: Path) -> None:
-        (directory / MANIFEST_FILE).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), "utf-8")
+        (directory / MANIFEST_FILE).write_text(
+            json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False), "utf-8"
+        )
 
     @classmethod
     def read(cls, directory: str | Path) -> Manifest:
@@ -66,7 +68,7 @@ class Manifest:
             raise DataError(directory, "is not an index (no manifest.json)", REBUILD)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as exc:
             raise DataError(path, f"is not valid JSON ({exc.__class__.__name__})", REBUILD) from None
         if not isinstance(data, dict) or data.get("kind") != "instr-select-index":
             raise DataError(path, "is not an instr-select index manifest", REBUILD)
@@ -79,9 +81,48 @@ class Manifest:
             manifest = cls(**data)
         except TypeError as exc:
             raise DataError(path, f"manifest fields do not match format {FORMAT_VERSION} ({exc})", REBUILD) from None
-        if not isinstance(manifest.dim, int) or manifest.dim <= 0:
+        if not isinstance(manifest.dim, int) or isinstance(manifest.dim, bool) or manifest.dim <= 0:
             raise DataError(path, f"dimension {manifest.dim!r} is not a positive integer", REBUILD)
+        _check_types(path, manifest)
         for key in ("hash", "query_path", "files_hash"):
-            if key not in manifest.encoder:
+            if not isinstance(manifest.encoder.get(key), str):
                 raise DataError(path, f"encoder entry lacks {key!r}", REBUILD)
         return manifest
+
+
+_FIELD_TYPES = {
+    "factory": str,
+    "encoder": dict,
+    "counts": dict,
+    "metric": str,
+    "search_params": dict,
+    "bm25": dict,
+    "versions": dict,
+    "created": str,
+    "command": str,
+    "history": list,
+    "extra": dict,
+    "text_view": str,
+    "hashes": dict,
+}
+
+
+def _check_types(path: Path, manifest: Manifest) -> None:
+    from instr_select.textview import TEXT_VIEWS
+
+    for name, kind in _FIELD_TYPES.items():
+        value = getattr(manifest, name)
+        if not isinstance(value, kind):
+            raise DataError(path, f"field {name!r} must be {kind.__name__}, got {type(value).__name__}", REBUILD)
+    instructions = manifest.counts.get("instructions")
+    if not isinstance(instructions, int) or isinstance(instructions, bool) or instructions < 1:
+        raise DataError(path, "field 'counts.instructions' must be a positive integer", REBUILD)
+    if manifest.text_view not in TEXT_VIEWS:
+        raise DataError(path, f"unknown text view {manifest.text_view!r}", REBUILD)
+    from instr_select.errors import ConfigError
+    from instr_select.index.faiss_store import check_factory_syntax
+
+    try:
+        check_factory_syntax(manifest.factory)
+    except ConfigError as exc:
+        raise DataError(path, f"field 'factory': {exc}", REBUILD) from None

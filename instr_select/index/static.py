@@ -4,6 +4,8 @@ sentence-transformers' ``StaticEmbedding`` tokenizes with ``add_special_tokens=F
 padding, then takes the mean of the token rows (``nn.EmbeddingBag`` in ``mean`` mode; an empty
 token list gives a zero vector). A following ``Normalize`` module L2-normalizes. The query path
 uses this class so that a cold ``instr-select query`` never imports torch.
+Hand-written because it earns its place: a cold query loads in a fraction of a second without
+torch, and ``tests`` check it against sentence-transformers' own output.
 """
 
 from __future__ import annotations
@@ -108,6 +110,12 @@ class NumpyStaticEncoder:
             raise DataError(directory, f"static encoder is unreadable ({exc})", "rebuild the index") from None
         if matrix.ndim != 2 or matrix.dtype != np.float32:
             raise DataError(matrix_path, "is not a 2-d float32 matrix", "rebuild the index")
+        if tokenizer.get_vocab_size() > matrix.shape[0]:
+            raise DataError(
+                matrix_path,
+                f"has {matrix.shape[0]} rows for a vocabulary of {tokenizer.get_vocab_size()} tokens",
+                "rebuild the index",
+            )
         return cls(tokenizer, matrix, normalize=normalize)
 
     @classmethod

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from instr_select.errors import DataError
+from instr_select.errors import DataError, InstrSelectError
 from instr_select.hashing import dir_hash, files_hash
 from instr_select.index.manifest import REBUILD, Manifest
 
@@ -209,15 +209,22 @@ class InstructionIndex:
         ``encoder``: when given, it must be the encoder the index was built with (same content hash).
         """
         directory = Path(index_dir)
+        _check_reachable(directory)
+        _recover(directory)
         manifest = Manifest.read(directory)
+        check_inside(directory)
+        if verify:
+            check_content_hashes(directory, manifest)
         if encoder is not None:
             _check_encoder(directory, manifest, encoder)
-        tasks = [TaskRecord(**row) for row in _read_jsonl(directory / TASKS_FILE)]
-        texts = [row["text"] for row in _read_jsonl(directory / INSTRUCTIONS_FILE)]
+        tasks = _task_table(directory / TASKS_FILE)
+        texts = _instruction_texts(directory / INSTRUCTIONS_FILE)
         vectors = _load_vectors(directory / VECTORS_FILE)
         count = sum(t.count for t in tasks)
         if count != len(texts) or len(vectors) != len(texts) or manifest.counts.get("instructions") != len(texts):
             raise DataError(directory, "instructions, tasks, vectors and manifest counts disagree", REBUILD)
+        if verify and not np.isfinite(vectors).all():
+            raise DataError(directory / VECTORS_FILE, "holds NaN or infinite values", REBUILD)
         if vectors.shape[1] != manifest.dim:
             raise DataError(
                 directory / VECTORS_FILE, f"holds {vectors.shape[1]}-d vectors, manifest says {manifest.dim}", REBUILD
@@ -236,6 +243,125 @@ class InstructionIndex:
         if not index.exact:
             index.faiss_index  # noqa: B018 - approximate indexes are checked and loaded now
         return index
+
+
+HASHED_FILES = (VECTORS_FILE, FAISS_FILE, TASKS_FILE, INSTRUCTIONS_FILE)
+
+
+def content_hashes(directory: Path) -> dict[str, str]:
+    """SHA-256 of the files a query reads (vectors, FAISS, tables) and of the BM25 folder."""
+    import hashlib
+
+    out = {}
+    for name in HASHED_FILES:
+        digest = hashlib.sha256()
+        with (directory / name).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        out[name] = digest.hexdigest()
+    if (directory / BM25_DIR).is_dir():
+        out[BM25_DIR] = files_hash([p for p in (directory / BM25_DIR).rglob("*") if p.is_file()], directory)
+    return out
+
+
+def check_content_hashes(directory: Path, manifest: Manifest) -> None:
+    """Files swapped in from another build or damaged on disk are refused by name."""
+    if not manifest.hashes:
+        return  # built before hashes were recorded
+    for name in manifest.hashes:
+        if not (directory / name).exists():
+            raise DataError(directory / name, "is missing", REBUILD)
+    found = content_hashes(directory)
+    for name, expected in manifest.hashes.items():
+        if found.get(name) != expected:
+            raise DataError(
+                directory / name,
+                "does not match the content hash in manifest.json (changed, swapped or damaged)",
+                REBUILD,
+            )
+
+
+def check_inside(directory: Path) -> None:
+    """Every file of the index lies inside it: a symbolic link leading out is refused."""
+    root = directory.resolve()
+    for path in directory.rglob("*"):
+        if path.is_symlink():
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise DataError(path, "is a broken or looping symbolic link", REBUILD) from None
+            if root not in target.parents and target != root:
+                raise DataError(path, "is a symbolic link leading out of the index", "copy the file into the index")
+
+
+def _check_reachable(directory: Path) -> None:
+    try:
+        directory.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DataError(directory, f"cannot be opened ({exc.strerror or exc})", "pass an index directory") from None
+
+
+def _recover(directory: Path) -> None:
+    """An index moved aside by a build killed between its two renames is put back."""
+    if not directory.exists() and directory.parent.is_dir():
+        from instr_select.atomic import recover
+        from instr_select.locking import output_lock
+
+        try:
+            with output_lock(directory):
+                recover(directory)
+        except (OSError, InstrSelectError):
+            pass  # another run holds the lock: it will finish or recover itself
+
+
+_TASK_FIELDS = {
+    "key": str,
+    "task_id": str,
+    "meta_dataset": str,
+    "categories": list,
+    "source": str,
+    "source_key": str,
+    "start": int,
+    "count": int,
+}
+
+
+def _task_table(path: Path) -> list[TaskRecord]:
+    """tasks.jsonl as TaskRecords: known keys of the right types, instruction ranges contiguous from 0."""
+    tasks, start = [], 0
+    for number, row in enumerate(_read_jsonl(path), 1):
+        if not isinstance(row, dict):
+            raise DataError(path, "a row is not a JSON object", REBUILD, line=number)
+        if set(row) != set(_TASK_FIELDS):
+            extra = sorted(set(row) ^ set(_TASK_FIELDS))
+            raise DataError(path, f"row has unknown or missing fields ({', '.join(extra)})", REBUILD, line=number)
+        for key, kind in _TASK_FIELDS.items():
+            value = row[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise DataError(path, f"field {key!r} must be {kind.__name__}", REBUILD, line=number)
+        if not all(isinstance(c, str) for c in row["categories"]):
+            raise DataError(path, "field 'categories' must hold strings", REBUILD, line=number)
+        if row["count"] < 1 or row["start"] != start:
+            raise DataError(
+                path,
+                f"instruction range start={row['start']} count={row['count']} is out of order",
+                REBUILD,
+                line=number,
+            )
+        start += row["count"]
+        tasks.append(TaskRecord(**row))
+    return tasks
+
+
+def _instruction_texts(path: Path) -> list[str]:
+    texts = []
+    for number, row in enumerate(_read_jsonl(path), 1):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DataError(path, "row has no text field 'text'", REBUILD, line=number)
+        texts.append(row["text"])
+    return texts
 
 
 def _check_encoder(directory: Path, manifest: Manifest, encoder: str | Path) -> None:
@@ -259,14 +385,16 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:
         raise DataError(path, "is not UTF-8 text", REBUILD) from None
+    except OSError as exc:
+        raise DataError(path, f"cannot be read ({exc.strerror or exc})", REBUILD) from None
     try:  # one decode call for the whole file: several times faster than one per line
         return json.loads("[" + ",".join(lines) + "]")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         pass
     for number, line in enumerate(lines, 1):
         try:
             json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise DataError(path, "is not valid JSON lines", REBUILD, line=number) from None
     raise DataError(path, "is not valid JSON lines", REBUILD)
 
@@ -304,7 +432,7 @@ def _load_faiss(path: Path, dim: int, count: int):
         raise DataError(path, "is missing", REBUILD)
     try:
         index = faiss.read_index(str(path))
-    except RuntimeError:
+    except Exception:  # faiss raises RuntimeError, and others for truncated files
         raise DataError(path, "is not a readable FAISS index", REBUILD) from None
     if index.d != dim:
         raise DataError(path, f"FAISS index is {index.d}-d, manifest says {dim}-d", REBUILD)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
-from instr_select.loaders.files import as_text, read_json, read_text
+from instr_select.loaders.files import as_text, instruction_text, read_json, read_text, task_id_text
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection, normalize_source
 
@@ -45,10 +45,8 @@ def cot_description(path: Path) -> str:
         raise DataError(
             path, "expected the canary line, '-----', then the task description", "use the BBH cot-prompts format"
         )
-    description = lines[2].strip().removeprefix("Task description:").strip()
-    if not description:
-        raise DataError(path, "line 3 (the task description) is empty", "write the task description on line 3")
-    return description
+    description = lines[2].strip().removeprefix("Task description:")
+    return instruction_text(description, "the task description", path, 3)
 
 
 def parse_examples(path: Path) -> list[Example]:
@@ -60,7 +58,9 @@ def parse_examples(path: Path) -> list[Example]:
     for i, ex in enumerate(raw):
         if not isinstance(ex, dict) or "input" not in ex or "target" not in ex:
             raise DataError(path, f"examples[{i}] needs 'input' and 'target'")
-        pairs.append((as_text(ex["input"]), as_text(ex["target"])))
+        pairs.append(
+            (as_text(ex["input"], f"examples[{i}].input", path), as_text(ex["target"], f"examples[{i}].target", path))
+        )
     closed = sorted({t for _, t in pairs})
     examples = []
     for text, target in pairs:
@@ -75,13 +75,13 @@ def parse_examples(path: Path) -> list[Example]:
     return examples
 
 
-def _readme_match(task: str, readme: dict[str, str]) -> str | None:
-    """The README paragraph whose heading names this task (or its BIG-bench parent)."""
+def _readme_match(task: str, readme: dict[str, str]) -> tuple[str, str] | None:
+    """The README heading and paragraph that name this task (or its BIG-bench parent)."""
     wanted = normalize_source(BIGBENCH_PARENT.get(task, task))
     for title, text in readme.items():
         heading = normalize_source(title)
         if heading.startswith(wanted) or wanted.startswith(heading):
-            return text
+            return title, text
     return None
 
 
@@ -98,15 +98,18 @@ def load(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollect
     files = sorted(data_dir.glob("*.json"))
     if not files:
         raise DataError(path, "holds no bbh/<task>.json files", "point the bbh source at a BIG-Bench-Hard checkout")
-    readme = _readme_by_title(data_dir / "README.md")
+    readme_path = data_dir / "README.md"
+    readme = _readme_by_title(readme_path)
 
     def build(file: Path) -> Task:
-        name = file.stem
+        name = task_id_text(file.stem, "the file name", file)
         prompt = prompts_dir / f"{name}.txt"
         instructions = [cot_description(prompt)] if prompt.is_file() else []
-        extra = _readme_match(name, readme)
-        if extra and extra not in instructions:
-            instructions.append(extra)
+        title, extra = _readme_match(name, readme) or ("", "")
+        if extra.strip():
+            extra = instruction_text(extra, f"the paragraph under '## {title}'", readme_path)
+            if extra not in instructions:
+                instructions.append(extra)
         if not instructions:
             raise DataError(prompt, "does not exist", "add cot-prompts/<task>.txt with the task description")
         return Task(

@@ -20,72 +20,110 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
-from instr_select.loaders.files import as_text, iter_jsonl, read_json, require
+from instr_select.loaders.files import (
+    UniqueIds,
+    as_text,
+    instruction_text,
+    iter_jsonl,
+    read_json,
+    require,
+    str_list_field,
+    task_id_text,
+    text_field,
+)
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
 
 META = "bigbench"
 
 
-def parse_example(raw: dict[str, Any], where: Path, index: int) -> Example:
+def parse_example(raw: Any, where: Path, index: int, line: int | None = None) -> Example:
+    if not isinstance(raw, dict):
+        raise DataError(where, f"example {index} must be an object", line=line)
     if "input" not in raw:
-        raise DataError(where, f"example {index} has no 'input'")
+        raise DataError(where, f"example {index} has no 'input'", line=line)
     scores = raw.get("target_scores")
     target = raw.get("target")
-    if isinstance(scores, dict) and scores:
+    text = as_text(raw["input"], f"example {index} 'input'", where, line)
+    if scores is not None and not isinstance(scores, dict):
+        raise DataError(where, f"example {index}: 'target_scores' must be an object of option: score", line=line)
+    if scores:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scores.values()):
+            raise DataError(where, f"example {index}: every 'target_scores' value must be a number", line=line)
         options = tuple(str(k) for k in scores)
         best = max(scores, key=lambda k: scores[k])
         references = tuple(str(k) for k, v in scores.items() if v == scores[best])
-        return Example(input=as_text(raw["input"]), output=str(best), references=references, options=options)
+        return Example(input=text, output=str(best), references=references, options=options)
     if target is None:
-        raise DataError(where, f"example {index} has neither 'target' nor 'target_scores'")
-    targets = [as_text(t) for t in target] if isinstance(target, list) else [as_text(target)]
+        raise DataError(where, f"example {index} has neither 'target' nor 'target_scores'", line=line)
+    targets = (
+        [as_text(t, f"example {index} 'target'", where, line) for t in target]
+        if isinstance(target, list)
+        else [as_text(target, f"example {index} 'target'", where, line)]
+    )
     targets = targets or [""]
-    return Example(input=as_text(raw["input"]), output=targets[0], references=tuple(targets))
+    return Example(input=text, output=targets[0], references=tuple(targets))
 
 
-def _make_task(row: dict[str, Any], where: Path, line: int | None, parent: str | None, subtask: str | None) -> Task:
-    name = require(row, "name", where, line)
-    description = as_text(require(row, "description", where, line)).strip()
-    if not description:
-        raise DataError(where, f"task {name!r} has an empty 'description'", "write the task's description", line)
+def _make_task(row: Any, where: Path, line: int | None, ids: UniqueIds, parent: tuple[str, str] | None = None) -> Task:
+    """A task from a row; ``parent`` is ``(parent task, subtask)`` for a subtask, each already checked."""
+    if not isinstance(row, dict):
+        raise DataError(where, "expected a JSON object with 'name' and 'description'", line=line)
+    name = task_id_text(require(row, "name", where, line), "field 'name'", where, line)
+    description = instruction_text(require(row, "description", where, line), "field 'description'", where, line)
     raw_examples = row.get("examples") or []
     if not isinstance(raw_examples, list):
         raise DataError(where, "field 'examples' must be a list", line=line)
-    task_id = f"{parent}/{subtask}" if parent else name
-    examples = [parse_example(e, where, i) for i, e in enumerate(raw_examples)]
-    return Task(
+    task_id = "/".join(parent) if parent else name
+    examples = [parse_example(e, where, i, line) for i, e in enumerate(raw_examples)]
+    task = Task(
         task_id=task_id,
         meta_dataset=META,
         instructions=[description],
-        categories=[str(k) for k in row.get("keywords") or []],
-        source=parent or name,
+        categories=str_list_field(row, "keywords", where, line),
+        source=parent[0] if parent else name,
         split="subtask" if parent else "task",
         languages=[],
-        metadata={"parent": parent, "multiple_choice": any(e.options for e in examples)},
+        metadata={"parent": parent[0] if parent else None, "multiple_choice": any(e.options for e in examples)},
         _examples=examples,
     )
+    ids.add(task_id, "its parent and subtask names" if parent else "field 'name'", where, line)
+    return task
 
 
 def _load_compact(root: Path, report: LoadReport) -> TaskCollection:
     tasks_file, subtasks_file = root / "bigbench_tasks.jsonl", root / "bigbench_subtasks.jsonl"
-    builders = []
+    builders, ids = [], UniqueIds(META)
     if tasks_file.is_file():
-        builders += [(lambda r=r, ln=ln: _make_task(r, tasks_file, ln, None, None)) for ln, r in iter_jsonl(tasks_file)]
+        builders += [(lambda r=r, ln=ln: _make_task(r, tasks_file, ln, ids)) for ln, r in iter_jsonl(tasks_file)]
     if subtasks_file.is_file():
-        for ln, r in iter_jsonl(subtasks_file):
-            parent = require(r, "task", subtasks_file, ln)
-            sub = r.get("subtask_dir") or require(r, "name", subtasks_file, ln)
-            builders.append(lambda r=r, ln=ln, p=parent, s=sub: _make_task(r, subtasks_file, ln, p, s))
+        builders += [
+            (lambda r=r, ln=ln: _compact_subtask(r, subtasks_file, ln, ids)) for ln, r in iter_jsonl(subtasks_file)
+        ]
     return report.collect(builders)
 
 
+def _compact_subtask(row: dict[str, Any], path: Path, line: int, ids: UniqueIds) -> Task:
+    parent = task_id_text(require(row, "task", path, line), "field 'task'", path, line)
+    if text_field(row, "subtask_dir", path, line):
+        sub = task_id_text(row["subtask_dir"], "field 'subtask_dir'", path, line)
+    else:
+        sub = task_id_text(require(row, "name", path, line), "field 'name'", path, line)
+    return _make_task(row, path, line, ids, (parent, sub))
+
+
+def _official_subtask(path: Path, ids: UniqueIds) -> Task:
+    parent = task_id_text(path.parent.parent.name, "the task folder's name", path)
+    sub = task_id_text(path.parent.name, "the subtask folder's name", path)
+    return _make_task(read_json(path), path, None, ids, (parent, sub))
+
+
 def _load_official(root: Path, report: LoadReport) -> TaskCollection:
-    builders = []
+    builders, ids = [], UniqueIds(META)
     for path in sorted(root.glob("*/task.json")):
-        builders.append(lambda p=path: _make_task(read_json(p), p, None, None, None))
+        builders.append(lambda p=path: _make_task(read_json(p), p, None, ids))
         for sub in sorted(path.parent.glob("*/task.json")):
-            builders.append(lambda p=sub: _make_task(read_json(p), p, None, p.parent.parent.name, p.parent.name))
+            builders.append(lambda p=sub: _official_subtask(p, ids))
     return report.collect(builders)
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
-from instr_select.loaders.files import as_text, iter_jsonl, require
+from instr_select.loaders.files import as_text, dict_field, iter_jsonl, require, str_list_field, text_field
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
+from instr_select.textcheck import text_problem
 
 
 def _examples(raw: Any, path: Path, line: int) -> list[Example]:
@@ -36,34 +37,49 @@ def _examples(raw: Any, path: Path, line: int) -> list[Example]:
     for i, ex in enumerate(raw):
         if not isinstance(ex, dict) or "output" not in ex:
             raise DataError(path, f"examples[{i}] needs 'output'", "each example is {'input', 'output'}", line)
-        options = tuple(as_text(o) for o in ex.get("options") or [])
-        out.append(Example(input=as_text(ex.get("input")), output=as_text(ex["output"]), options=options))
+        options = str_list_field(ex, "options", path, line)
+        out.append(
+            Example(
+                input=as_text(ex.get("input"), f"examples[{i}].input", path, line),
+                output=as_text(ex["output"], f"examples[{i}].output", path, line),
+                options=tuple(options),
+            )
+        )
     return out
 
 
 def _task(row: dict[str, Any], path: Path, line: int, meta: str) -> Task:
-    task_id = str(require(row, "task_id", path, line, kind=(str, int)))
+    raw_id = require(row, "task_id", path, line, kind=(str, int))
+    task_id = str(raw_id)
     if "instructions" in row:
         instructions = require(row, "instructions", path, line, kind=list)
     elif "instruction" in row:
         instructions = [require(row, "instruction", path, line)]
     else:
         raise DataError(path, "missing required field 'instruction'", "add 'instruction' or 'instructions'", line)
-    texts = [as_text(t) for t in instructions]
-    if not texts or any(not t.strip() for t in texts):
+    for number, text in enumerate(instructions, 1):
+        if not isinstance(text, str):
+            raise DataError(path, f"instruction {number} must be a string, got {type(text).__name__}", line=line)
+    texts = [t.strip() for t in instructions]
+    if not texts or any(not t for t in texts):
         raise DataError(path, f"task {task_id!r} has an empty instruction", "write a non-empty instruction", line)
-    categories = row.get("categories") or []
-    if isinstance(categories, str):
-        categories = [categories]
+    for number, text in enumerate(texts, 1):
+        problem = text_problem(text)
+        if problem:
+            raise DataError(path, f"task {task_id!r}: instruction {number} {problem}", line=line)
+    problem = text_problem(task_id)
+    if problem:
+        raise DataError(path, f"field 'task_id' {problem}", line=line)
+    categories = [row["categories"]] if isinstance(row.get("categories"), str) else None
     return Task(
         task_id=task_id,
         meta_dataset=meta,
         instructions=texts,
-        categories=[str(c) for c in categories],
-        source=as_text(row.get("source")),
-        split=as_text(row.get("split")),
-        languages=[str(x) for x in row.get("languages") or []],
-        metadata=dict(row.get("metadata") or {}),
+        categories=categories if categories is not None else str_list_field(row, "categories", path, line),
+        source=text_field(row, "source", path, line),
+        split=text_field(row, "split", path, line),
+        languages=str_list_field(row, "languages", path, line),
+        metadata=dict_field(row, "metadata", path, line),
         _examples=_examples(row.get("examples"), path, line),
     )
 
@@ -87,6 +103,9 @@ def _task_once(row: dict[str, Any], path: Path, line: int, meta: str, seen: set[
 
 
 def load_hf(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollection:
+    from instr_select.offline import ensure_offline
+
+    ensure_offline()
     import datasets
 
     split = options.get("split", "train")

@@ -19,8 +19,19 @@ import re
 from pathlib import Path
 from typing import Any
 
-from instr_select.errors import DataError
-from instr_select.loaders.files import as_text, iter_jsonl, read_json, require
+from instr_select.errors import ConfigError, DataError
+from instr_select.loaders.files import (
+    as_text,
+    instruction_text,
+    iter_jsonl,
+    list_field,
+    read_json,
+    read_text,
+    require,
+    str_list_field,
+    task_id_text,
+    text_field,
+)
 from instr_select.loaders.options import flag
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
@@ -41,7 +52,7 @@ def read_splits(root: Path) -> dict[str, str]:
     for split in SPLITS:
         path = folder / f"{split}_tasks.txt"
         if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            for line in read_text(path).splitlines():
                 if line.strip():
                     splits[line.strip()] = split
     return splits
@@ -53,7 +64,7 @@ def read_catalog(root: Path) -> dict[str, tuple[int, dict[str, Any]]]:
         return {}
     catalog: dict[str, tuple[int, dict[str, Any]]] = {}
     for line, row in iter_jsonl(path):
-        name = require(row, "task", path, line)
+        name = task_id_text(require(row, "task", path, line), "field 'task'", path, line)
         if name in catalog:
             raise DataError(path, f"duplicate task {name!r}", "list each task once", line)
         catalog[name] = (line, row)
@@ -62,45 +73,70 @@ def read_catalog(root: Path) -> dict[str, tuple[int, dict[str, Any]]]:
 
 def _instances(path: Path) -> list[Example]:
     data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(path, "expected a JSON object with 'Instances'")
     examples = []
-    for i, inst in enumerate(data.get("Instances", [])):
+    for i, inst in enumerate(list_field(data, "Instances", path)):
         if not isinstance(inst, dict) or "input" not in inst or "output" not in inst:
             raise DataError(path, f"Instances[{i}] needs 'input' and 'output'")
         outputs = inst["output"] if isinstance(inst["output"], list) else [inst["output"]]
-        outputs = [as_text(o) for o in outputs] or [""]
-        examples.append(Example(input=as_text(inst["input"]), output=outputs[0], references=tuple(outputs)))
+        outputs = [as_text(o, f"Instances[{i}].output", path) for o in outputs] or [""]
+        examples.append(
+            Example(
+                input=as_text(inst["input"], f"Instances[{i}].input", path),
+                output=outputs[0],
+                references=tuple(outputs),
+            )
+        )
     return examples
 
 
-def _task_from_file(path: Path, catalog_row: dict[str, Any] | None, split: str) -> Task:
+def _demos(data: dict[str, Any], path: Path) -> list[dict[str, str]]:
+    demos = []
+    for i, e in enumerate(list_field(data, "Positive Examples", path)):
+        if not isinstance(e, dict):
+            raise DataError(path, f"Positive Examples[{i}] must be an object with 'input' and 'output'")
+        demos.append(
+            {
+                "input": as_text(e.get("input"), f"Positive Examples[{i}].input", path),
+                "output": as_text(e.get("output"), f"Positive Examples[{i}].output", path),
+            }
+        )
+    return demos
+
+
+def _task_from_file(path: Path, catalog_entry: tuple[int, dict[str, Any]] | None, split: str, catalog: Path) -> Task:
+    task_id = task_id_text(path.stem, "the file name", path)
     data = read_json(path)
     if not isinstance(data, dict):
         raise DataError(path, "expected a JSON object with a 'Definition'")
-    definition = as_text(require(data, "Definition", path, kind=(list, str))).strip()
-    if not definition:
-        raise DataError(path, "field 'Definition' is empty", "write the task's definition")
-    instructions = [definition]
-    if catalog_row and catalog_row.get("summary", "").strip():
-        instructions.append(catalog_row["summary"])
-    languages = sorted(set(data.get("Input_language", [])) | set(data.get("Output_language", [])))
+    definition = as_text(require(data, "Definition", path, kind=(list, str)), "field 'Definition'", path)
+    instructions = [instruction_text(definition, "field 'Definition'", path)]
+    if catalog_entry:
+        line, row = catalog_entry
+        summary = text_field(row, "summary", catalog, line)
+        if summary.strip():
+            instructions.append(instruction_text(summary, "field 'summary'", catalog, line))
+    input_languages = str_list_field(data, "Input_language", path)
+    output_languages = str_list_field(data, "Output_language", path)
     sources = data.get("Source") or [source_from_name(path.stem)]
+    if isinstance(sources, list):
+        sources = str_list_field({"Source": sources}, "Source", path) or [source_from_name(path.stem)]
+    else:
+        sources = [text_field(data, "Source", path)]
     return Task(
-        task_id=path.stem,
+        task_id=task_id,
         meta_dataset=META,
         instructions=instructions,
-        categories=list(data.get("Categories", [])),
-        source=as_text(sources[0]) if isinstance(sources, list) else as_text(sources),
+        categories=str_list_field(data, "Categories", path),
+        source=sources[0],
         split=split,
-        languages=languages,
+        languages=sorted(set(input_languages) | set(output_languages)),
         metadata={
-            "domains": data.get("Domains", []),
-            "input_language": data.get("Input_language", []),
-            "output_language": data.get("Output_language", []),
-            "positive_examples": [
-                {"input": as_text(e.get("input")), "output": as_text(e.get("output"))}
-                for e in data.get("Positive Examples", [])
-                if isinstance(e, dict)
-            ],
+            "domains": str_list_field(data, "Domains", path),
+            "input_language": input_languages,
+            "output_language": output_languages,
+            "positive_examples": _demos(data, path),
             "file": path.name,
         },
         example_loader=lambda: _instances(path),
@@ -108,22 +144,21 @@ def _task_from_file(path: Path, catalog_row: dict[str, Any] | None, split: str) 
 
 
 def _task_from_catalog(name: str, line: int, row: dict[str, Any], path: Path, split: str) -> Task:
-    summary = as_text(row.get("summary")).strip()
-    if not summary:
-        raise DataError(path, f"task {name!r} has an empty 'summary'", "write a summary", line)
-    languages = sorted(set(row.get("input_language", [])) | set(row.get("output_language", [])))
+    summary = instruction_text(text_field(row, "summary", path, line), "field 'summary'", path, line)
+    input_languages = str_list_field(row, "input_language", path, line)
+    output_languages = str_list_field(row, "output_language", path, line)
     return Task(
         task_id=name,
         meta_dataset=META,
         instructions=[summary],
-        categories=list(row.get("categories", [])),
+        categories=str_list_field(row, "categories", path, line),
         source=source_from_name(name),
         split=split,
-        languages=languages,
+        languages=sorted(set(input_languages) | set(output_languages)),
         metadata={
-            "domains": row.get("domains", []),
-            "input_language": row.get("input_language", []),
-            "output_language": row.get("output_language", []),
+            "domains": str_list_field(row, "domains", path, line),
+            "input_language": input_languages,
+            "output_language": output_languages,
             "catalog_only": True,
         },
     )
@@ -147,13 +182,13 @@ def load(root: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollect
     splits = read_splits(root)
     split = options.get("split")
     if split is not None and split not in SPLITS:
-        raise DataError(None, f"unknown niv2 split {split!r}", f"choose one of {', '.join(SPLITS)}")
+        raise ConfigError(f"source 'niv2' has no split {split!r} (option split= takes one of {', '.join(SPLITS)})")
     english_only = flag(options.get("english_only", False))
     with_files = {p.stem for p in task_files}
     catalog_path = root / "task_catalog.jsonl"
 
     builders = [
-        (lambda p=p: _task_from_file(p, catalog.get(p.stem, (0, None))[1], splits.get(p.stem, ""))) for p in task_files
+        (lambda p=p: _task_from_file(p, catalog.get(p.stem), splits.get(p.stem, ""), catalog_path)) for p in task_files
     ]
     builders += [
         (lambda n=n, ln=ln, r=r: _task_from_catalog(n, ln, r, catalog_path, splits.get(n, "")))

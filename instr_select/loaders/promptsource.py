@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from instr_select.errors import DataError
-from instr_select.loaders.files import read_text
+from instr_select.loaders.files import instruction_text, read_text, task_id_text
 from instr_select.loaders.options import integer
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
@@ -32,8 +32,34 @@ _COLLECTIONS = {"glue", "super_glue", "blimp", "bigbench", "tydiqa", "xtreme", "
 _NAMESPACES = {"Zaid", "craffel"}
 
 
+MAX_ALIASES = 100  # YAML aliases allowed in one file (an alias bomb expands exponentially)
+MAX_DEPTH = 100  # nesting depth of one YAML file
+
+
 class _TemplateLoader(yaml.SafeLoader):
-    """SafeLoader that reads promptsource's custom tags as plain mappings."""
+    """SafeLoader that reads promptsource's custom tags as plain mappings, with bounded aliases and depth."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _LimitError(f"more than {MAX_ALIASES} YAML aliases (an alias bomb?)")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _LimitError(f"YAML nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _LimitError(Exception):
+    """A YAML file over the loader's limits."""
 
 
 def _mapping(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
@@ -56,6 +82,10 @@ def templates_root(path: Path) -> Path:
 def read_templates(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(read_text(path), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+    except _LimitError as exc:
+        raise DataError(path, str(exc), "write each template out in full") from None
+    except RecursionError:
+        raise DataError(path, "YAML is nested too deeply", "flatten the file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -73,14 +103,30 @@ def split_answer_choices(text: str | None) -> list[str]:
 
 def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> Task:
     data = read_templates(path)
-    rel = path.parent.relative_to(root).as_posix()
+    rel = task_id_text(path.parent.relative_to(root).as_posix(), "the folder name", path)
     dataset, _, subset = rel.partition("/")
     if dataset in _NAMESPACES and subset:
         dataset, subset = rel, ""
     templates = []
     for template_id, template in data["templates"].items():
-        if not isinstance(template, dict) or not str(template.get("jinja", "")).strip():
+        if (
+            not isinstance(template, dict)
+            or not isinstance(template.get("jinja"), str)
+            or not template["jinja"].strip()
+        ):
             raise DataError(path, f"template {template_id} has no 'jinja' text", "give every template its Jinja text")
+        where = f"template {template_id}"
+        template = {**template, "jinja": instruction_text(template["jinja"], f"{where}: 'jinja'", path)}
+        metadata = template.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise DataError(path, f"{where}: 'metadata' must be a mapping")
+        for key in ("languages", "metrics"):
+            value = metadata.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise DataError(path, f"{where}: metadata '{key}' must be a list of strings")
+        for key in ("answer_choices", "name", "id"):
+            if template.get(key) is not None and not isinstance(template[key], (str, int)):
+                raise DataError(path, f"{where}: '{key}' must be text")
         templates.append(template)
     if not templates:
         raise DataError(path, "has no templates", "add at least one template")
@@ -88,7 +134,7 @@ def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> T
     task = Task(
         task_id=rel,
         meta_dataset=META,
-        instructions=[str(t["jinja"]) for t in templates],
+        instructions=[t["jinja"] for t in templates],
         categories=[],
         source=subset if dataset in _COLLECTIONS and subset else dataset.rpartition("/")[2],
         languages=languages,
@@ -103,24 +149,46 @@ def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> T
         },
     )
     if render_examples > 0:
-        task.example_loader = lambda: render_dataset_examples(task, render_examples, report)
+        task.example_loader = lambda: render_dataset_examples(task, render_examples, report, path)
     return task
+
+
+def template_environment():
+    """jinja2's immutable sandbox: a template from a data file can read its row, never run code."""
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
 
 
 def render_template(jinja: str, answer_choices: str | None, row: dict[str, Any]) -> Example | None:
     """Render one promptsource template on one dataset row; None when the template skips it."""
-    import jinja2
+    from jinja2.exceptions import SecurityError, TemplateSyntaxError
 
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    choices = split_answer_choices(env.from_string(answer_choices).render(**row)) if answer_choices else []
-    parts = env.from_string(jinja).render(**row, answer_choices=choices).split("|||")
+    env = template_environment()
+    try:
+        choices = split_answer_choices(env.from_string(answer_choices).render(**row)) if answer_choices else []
+        parts = env.from_string(jinja).render(**row, answer_choices=choices).split("|||")
+    except SecurityError as exc:
+        raise DataError(
+            None, f"'jinja' refused by the Jinja sandbox ({exc})", "a template may only read its row's fields"
+        ) from None
+    except TemplateSyntaxError as exc:
+        where = f"line {exc.lineno} of the template: " if exc.lineno else ""
+        raise DataError(None, f"'jinja' is not valid Jinja ({where}{exc.message})", "fix the template") from None
     if len(parts) < 2 or not parts[1].strip():
         return None
     return Example(input=parts[0].strip(), output=parts[1].strip(), options=tuple(choices))
 
 
-def render_dataset_examples(task: Task, limit: int, report: LoadReport) -> list[Example]:
-    """Load the dataset behind a P3 task and render its first template on up to ``limit`` rows."""
+def render_dataset_examples(task: Task, limit: int, report: LoadReport, path: Path | None = None) -> list[Example]:
+    """Load the dataset behind a P3 task and render its first template on up to ``limit`` rows.
+
+    ``path`` is the task's ``templates.yaml``, named by a template's error.
+    """
+    from instr_select.offline import ensure_offline
+
+    ensure_offline()
     try:
         import datasets
 
@@ -133,6 +201,10 @@ def render_dataset_examples(task: Task, limit: int, report: LoadReport) -> list[
     for row in rows:
         try:
             example = render_template(task.instructions[0], task.metadata["answer_choices"][0], dict(row))
+        except DataError as exc:
+            template = task.metadata["template_ids"][0] or task.metadata["template_names"][0] or "1"
+            where = path if path is not None else f"promptsource task {task.task_id}"
+            raise DataError(where, f"template {template}: {exc.problem}", exc.fix) from None
         except Exception as exc:  # a template that does not fit a row is skipped, as promptsource does
             log.debug("template failed on a row of %s: %s", task.task_id, exc)
             continue

@@ -116,7 +116,14 @@ def load_source(
         raise ConfigError(f"source {name!r} has no option {sorted(unknown)[0]!r} (options: {allowed})")
     report = report if report is not None else LoadReport(lenient=lenient)
     report.lenient = report.lenient or lenient
-    return spec.load(source_path(name, path or inline_path, data_dir), report, options)
+    resolved = source_path(name, path or inline_path, data_dir)
+    try:
+        return spec.load(resolved, report, options)
+    except DataError as exc:
+        if exc.path is not None:
+            raise
+        # a check of the task model that the loader did not locate: name at least the source read
+        raise DataError(resolved, f"{name} source: {exc.problem}", exc.fix, exc.line) from None
 
 
 def load_sources(
@@ -124,9 +131,15 @@ def load_sources(
 ) -> TaskCollection:
     """Load several meta-datasets into one collection."""
     report = report if report is not None else LoadReport(lenient=lenient)
-    tasks = TaskCollection()
+    tasks, origin = TaskCollection(), {}
     for source in sources:
         for task in load_source(source, data_dir=data_dir, report=report):
+            if task.key in origin:
+                raise ConfigError(
+                    f"sources {origin[task.key]!r} and {source!r} both hold task {task.key!r} "
+                    "(load each meta-dataset once, or give the task another id in one of them)"
+                )
+            origin[task.key] = source
             tasks.add(task)
     return tasks
 

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from instr_select.errors import DataError
-from instr_select.loaders.files import as_text, iter_jsonl, require
+from instr_select.loaders.files import (
+    UniqueIds,
+    as_text,
+    instruction_text,
+    iter_jsonl,
+    require,
+    task_id_text,
+    text_field,
+)
 from instr_select.loaders.registry import LoaderSpec, LoadReport, register
 from instr_select.tasks import Example, Task, TaskCollection
 
@@ -32,30 +40,36 @@ def _examples(row: dict[str, Any], path: Path, line: int) -> list[Example]:
     for i, inst in enumerate(instances):
         if not isinstance(inst, dict) or "output" not in inst:
             raise DataError(path, f"instances[{i}] needs 'output'", line=line)
-        out.append(Example(input=as_text(inst.get("input")), output=as_text(inst["output"])))
+        out.append(
+            Example(
+                input=as_text(inst.get("input"), f"instances[{i}].input", path, line),
+                output=as_text(inst["output"], f"instances[{i}].output", path, line),
+            )
+        )
     return out
 
 
-def _task(row: dict[str, Any], path: Path, line: int, split: str) -> Task:
-    task_id = str(require(row, "id", path, line))
-    instruction = as_text(require(row, "instruction", path, line)).strip()
-    if not instruction:
-        raise DataError(path, "field 'instruction' is empty", "write the instruction", line)
+def _task(row: dict[str, Any], path: Path, line: int, split: str, ids: UniqueIds) -> Task:
+    task_id = task_id_text(require(row, "id", path, line), "field 'id'", path, line)
+    instruction = instruction_text(require(row, "instruction", path, line), "field 'instruction'", path, line)
     if split == "seed":
         categories = ["classification" if row.get("is_classification") else "generation"]
     else:
-        categories = [str(row["motivation_app"])] if row.get("motivation_app") else []
-    return Task(
+        app = text_field(row, "motivation_app", path, line)
+        categories = [app] if app else []
+    task = Task(
         task_id=task_id,
         meta_dataset=META,
         instructions=[instruction],
         categories=categories,
-        source=str(row.get("name") or task_id),
+        source=text_field(row, "name", path, line) or task_id,
         split=split,
         languages=["English"],
         metadata={"name": row.get("name"), "motivation_app": row.get("motivation_app")},
         _examples=_examples(row, path, line),
     )
+    ids.add(task_id, "field 'id'", path, line)
+    return task
 
 
 def load(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollection:
@@ -69,7 +83,8 @@ def load(path: Path, report: LoadReport, options: dict[str, Any]) -> TaskCollect
             "holds neither seed_tasks.jsonl nor user_oriented_instructions.jsonl",
             "point the self_instruct source at a Self-Instruct checkout",
         )
-    builders = [(lambda r=r, f=f, ln=ln, s=s: _task(r, f, ln, s)) for f, s in files for ln, r in iter_jsonl(f)]
+    ids = UniqueIds(META)
+    builders = [(lambda r=r, f=f, ln=ln, s=s: _task(r, f, ln, s, ids)) for f, s in files for ln, r in iter_jsonl(f)]
     return report.collect(builders)
 
 

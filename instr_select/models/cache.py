@@ -1,6 +1,6 @@
 """Materialise registry models into the cache, verifying every file's sha256 before it is used.
 
-A model directory in the cache holds ``instr-select-model.json``: its name, source, library
+A model directory in the cache holds ``registry.json``: its name, source, library
 versions and, for every file, its sha256, size and modification time. A later resolve trusts a
 file whose size and mtime are unchanged and re-hashes any other (``verify=True`` re-hashes all).
 """
@@ -22,20 +22,20 @@ from typing import Any
 from instr_select.atomic import atomic_directory, write_json
 from instr_select.errors import ConfigError
 from instr_select.models.specs import Distilled, GgufFile, ModelSpec, PackageFile, PackageFiles, ZipParts
+from instr_select.offline import ensure_offline
 from instr_select.provenance import library_versions
 
 log = logging.getLogger(__name__)
 
 ENV_CACHE = "INSTR_SELECT_CACHE"
-MANIFEST = "instr-select-model.json"
+MANIFEST = "registry.json"
 
 
 def cache_root() -> Path:
     """``$INSTR_SELECT_CACHE``, else ``$XDG_CACHE_HOME/instr-select``, else ``~/.cache/instr-select``."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "instr-select"
+    from instr_select.paths import cache_dir
+
+    return cache_dir()
 
 
 def model_dir(spec: ModelSpec) -> Path:
@@ -135,7 +135,7 @@ def _extract_zip_parts(spec: ModelSpec, src: ZipParts, tmp: Path) -> None:
 def _dequantise_gguf(spec: ModelSpec, src: GgufFile, tmp: Path) -> None:
     path = locate(src.file)
     verify_file(path, src.file.sha256, spec)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ensure_offline()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +16,7 @@ from instr_select.models.cache import (
     verify_cached,
 )
 from instr_select.models.specs import MODELS, Distilled, ModelSpec
-
-
-def hub_allowed() -> bool:
-    """The hub is used only where ``HF_HUB_OFFLINE=0`` (or false/no) is set explicitly."""
-    return os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no")
+from instr_select.offline import ensure_offline, hub_allowed
 
 
 def list_models() -> list[ModelSpec]:
@@ -64,6 +59,7 @@ def resolve_model(name_or_path: str | Path, *, kind: str | None = None, verify: 
     is allowed (``HF_HUB_OFFLINE=0``); otherwise it is a one-line ConfigError naming the known models.
     ``kind`` (``sentence-transformer``, ``static``, ``causal-lm``) rejects a model of another kind.
     """
+    ensure_offline()
     text = str(name_or_path)
     path = Path(text).expanduser()
     spec = find_spec(text) if not path.exists() else None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from instr_select.paths import default_index_dir
 from instr_select.retrieval.aggregate import AGGREGATES
-from instr_select.retrieval.api import DEFAULT_INDEX, open_index, query
+from instr_select.retrieval.api import open_index, query
 from instr_select.retrieval.retriever import MAX_INSTRUCTION_CHARS, METHODS, Retriever
 
-__all__ = ["AGGREGATES", "DEFAULT_INDEX", "MAX_INSTRUCTION_CHARS", "METHODS", "Retriever", "open_index", "query"]
+__all__ = ["AGGREGATES", "MAX_INSTRUCTION_CHARS", "METHODS", "Retriever", "default_index_dir", "open_index", "query"]

@@ -1,15 +1,19 @@
-"""``query()``: the Python API mirroring ``instr-select query``, for use as a preprocessing step."""
+"""``query()``: the Python API mirroring ``instr-select query``, for use as a preprocessing step.
+
+The default index is ``instr_select.paths.default_index_dir()`` (``INSTR_SELECT_INDEX``, else the
+per-user cache), built by ``instr-select build-default``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 from instr_select.errors import ConfigError, DataError
-from instr_select.paths import REPO_ROOT
+from instr_select.paths import default_index_dir
 from instr_select.selection import Selection
 
-DEFAULT_INDEX = REPO_ROOT / "indexes" / "default"
 _CACHE: dict[tuple[str, float], object] = {}
 
 
@@ -17,11 +21,13 @@ def open_index(index: str | Path | None = None):
     """Load an index once per process (cached by path and manifest time)."""
     from instr_select.index import InstructionIndex
 
-    path = Path(index) if index is not None else DEFAULT_INDEX
+    path = Path(index) if index is not None else default_index_dir()
     manifest = path / "manifest.json"
-    if path == DEFAULT_INDEX and not manifest.is_file():
+    if index is None and not manifest.is_file():
         raise DataError(
-            path, "the default index is not built", "run `python scripts/build_default_index.py` or pass --index DIR"
+            path,
+            "the default index is not built",
+            "run `instr-select build-default --data-dir DIR` (or set INSTR_SELECT_INDEX, or pass --index DIR)",
         )
     key = (str(path.resolve()), manifest.stat().st_mtime if manifest.is_file() else 0.0)
     if key not in _CACHE:
@@ -49,8 +55,34 @@ def exclusion_for(index, target: str | None, data_dir: str | Path | None = None)
     return {task.source_key}, {task.key}
 
 
+@overload
 def query(
     instruction: str,
+    index: str | Path | None = ...,
+    k: int = ...,
+    method: str = ...,
+    aggregate: str = ...,
+    meta_datasets: Sequence[str] | None = ...,
+    exclude_source_of: str | None = ...,
+    data_dir: str | Path | None = ...,
+) -> Selection: ...
+
+
+@overload
+def query(
+    instruction: Sequence[str],
+    index: str | Path | None = ...,
+    k: int = ...,
+    method: str = ...,
+    aggregate: str = ...,
+    meta_datasets: Sequence[str] | None = ...,
+    exclude_source_of: str | None = ...,
+    data_dir: str | Path | None = ...,
+) -> list[Selection]: ...
+
+
+def query(
+    instruction: str | Sequence[str],
     index: str | Path | None = None,
     k: int = 10,
     method: str = "dense",
@@ -58,15 +90,27 @@ def query(
     meta_datasets: Sequence[str] | None = None,
     exclude_source_of: str | None = None,
     data_dir: str | Path | None = None,
-) -> Selection:
-    """Rank the tasks of ``index`` (default ``indexes/default``) for a target instruction."""
+) -> Selection | list[Selection]:
+    """Rank the tasks of ``index`` (default: ``default_index_dir()``) for a target instruction.
+
+    ``instruction`` is one string (returns a Selection) or a list of strings (returns one
+    Selection per instruction, in order, encoded in one batch).
+    """
     from instr_select.retrieval.retriever import Retriever
 
+    single = isinstance(instruction, str)
+    texts = [instruction] if single else list(instruction)
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise ConfigError("query() takes an instruction or a non-empty list of instruction strings")
     loaded = open_index(index)
     sources, keys = exclusion_for(loaded, exclude_source_of, data_dir)
     retriever = Retriever(loaded, method=method, aggregate=aggregate)
-    tasks = retriever.search(instruction, k, meta_datasets, exclude_sources=sources, exclude_keys=keys)
-    return make_selection(loaded, instruction, tasks, method, aggregate, k, meta_datasets, exclude_source_of)
+    ranked = retriever.search_many(texts, k, meta_datasets, exclude_sources=sources, exclude_keys=keys)
+    selections = [
+        make_selection(loaded, text, tasks, method, aggregate, k, meta_datasets, exclude_source_of)
+        for text, tasks in zip(texts, ranked, strict=True)
+    ]
+    return selections[0] if single else selections
 
 
 def make_selection(index, instruction, tasks, method, aggregate, k, meta_datasets, target) -> Selection:

@@ -43,7 +43,11 @@ class BM25Scorer:
     def build(cls, texts: Sequence[str]) -> BM25Scorer:
         bm25s = _bm25s()
         model = bm25s.BM25(k1=BM25_PARAMS["k1"], b=BM25_PARAMS["b"], method=BM25_PARAMS["method"])
-        model.index(_tokenize(texts), show_progress=False)
+        tokens = _tokenize(texts)
+        # bm25s numbers the vocabulary in set order (Python's hash seed): number it in sorted order
+        # instead, so that two builds of the same texts write byte-identical files
+        vocab = {token: i for i, token in enumerate(sorted({t for doc in tokens for t in doc}))}
+        model.index(([[vocab[t] for t in doc] for doc in tokens], vocab), show_progress=False)
         return cls(model)
 
     def save(self, directory: str | Path) -> None:

@@ -27,6 +27,11 @@ def check_instruction(text: object, where: str = "instruction") -> str:
         raise ConfigError(
             f"{where} has {len(stripped):,} characters, above the limit of {MAX_INSTRUCTION_CHARS:,} (shorten it)"
         )
+    from instr_select.textcheck import text_problem
+
+    problem = text_problem(stripped)
+    if problem:
+        raise ConfigError(f"{where} {problem}")
     return stripped
 
 

@@ -1,14 +1,23 @@
 """Export formats of a mixture, in the shapes the consuming trainers document.
 
-- ``alpaca``: JSONL with ``instruction``, ``input``, ``output`` (LLaMA-Factory alpaca format);
-- ``messages``: JSONL with ``messages`` = [{role: user, content}, {role: assistant, content}]
-  (TRL conversational format; LLaMA-Factory sharegpt format with OpenAI-style tags);
-- ``prompt-completion``: JSONL with ``prompt`` and ``completion`` (TRL prompt-completion format;
-  the completion starts with a space because TRL concatenates the two texts);
-- ``hf``: a ``datasets`` directory written with ``save_to_disk`` (all columns).
+One separator rule for every format: the prompt ends at ``Output:`` with no trailing
+whitespace, and a ``completion`` is the answer with exactly one leading space
+(``completion_text``), so that ``prompt + completion`` reads ``Output: NEG`` and the tokenised
+prompt is a prefix of the tokenised prompt + completion (TRL, axolotl ``user_defined``). The
+formats whose trainer places the answer itself (alpaca's template, a chat template) hold the
+bare answer (``output``).
 
-Every format keeps ``task_id`` and ``meta_dataset``. ``dataset_info.json`` entries for
-LLaMA-Factory are written on request.
+- ``records`` (``records.jsonl``, always written) and ``hf/`` (``save_to_disk``): every column,
+  ``prompt, completion, instruction, input, output, task_id, meta_dataset``;
+- ``alpaca``: ``instruction``, ``input``, ``output`` (LLaMA-Factory / axolotl alpaca);
+- ``messages``: ``messages`` = [{role: user, content}, {role: assistant, content}] (TRL
+  conversational; LLaMA-Factory sharegpt with OpenAI-style tags; axolotl ``chat_template``);
+- ``prompt-completion``: ``prompt`` and ``completion`` (TRL prompt-completion; axolotl
+  ``user_defined``).
+
+Beside them: ``README.md``, a dataset card whose ``configs:`` name each format's file, so
+``datasets.load_dataset(DIR, "messages")`` works; ``dataset_info.json`` for LLaMA-Factory
+(``dataset_dir: DIR``); ``axolotl.yaml`` with a ``datasets:`` entry per format.
 """
 
 from __future__ import annotations
@@ -22,8 +31,19 @@ from instr_select.errors import ConfigError
 
 FORMATS = ("alpaca", "messages", "prompt-completion", "hf")
 FILE_NAMES = {"alpaca": "alpaca.jsonl", "messages": "messages.jsonl", "prompt-completion": "prompt_completion.jsonl"}
+RECORDS_FILE = "records.jsonl"
 HF_DIR = "hf"
+CARD = "README.md"
+LLAMA_FACTORY_INFO = "dataset_info.json"
+AXOLOTL_FILE = "axolotl.yaml"
+DEFAULT_NAME = "instr_select"
 IDENTITY = ("task_id", "meta_dataset")
+COMPLETION_SEPARATOR = " "
+
+
+def completion_text(answer: str) -> str:
+    """The answer as a completion: one leading space after the prompt's ``Output:``."""
+    return COMPLETION_SEPARATOR + answer.lstrip()
 
 
 def _identity(record: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +51,7 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_alpaca(record: dict[str, Any]) -> dict[str, Any]:
+    """``{instruction, input, output, task_id, meta_dataset}``: the bare answer."""
     return {
         "instruction": record["instruction"],
         "input": record["input"],
@@ -40,11 +61,13 @@ def to_alpaca(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def user_message(record: dict[str, Any]) -> str:
+    """The user turn: instruction and input, separated by a blank line."""
     parts = [record["instruction"].strip(), record["input"].strip()]
     return "\n\n".join(p for p in parts if p)
 
 
 def to_messages(record: dict[str, Any]) -> dict[str, Any]:
+    """``{messages: [user, assistant], task_id, meta_dataset}``: the chat template places the answer."""
     return {
         "messages": [
             {"role": "user", "content": user_message(record)},
@@ -55,18 +78,29 @@ def to_messages(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_prompt_completion(record: dict[str, Any]) -> dict[str, Any]:
-    return {"prompt": record["prompt"], "completion": " " + record["completion"], **_identity(record)}
+    """``{prompt, completion, task_id, meta_dataset}``: the record's own prompt and completion."""
+    return {"prompt": record["prompt"], "completion": record["completion"], **_identity(record)}
 
 
 CONVERTERS = {"alpaca": to_alpaca, "messages": to_messages, "prompt-completion": to_prompt_completion}
 
 
+def convert(records: Sequence[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
+    """Records in the export format ``fmt`` (``records``/``hf``: unchanged)."""
+    if fmt in ("records", "hf"):
+        return [dict(r) for r in records]
+    if fmt not in CONVERTERS:
+        raise ConfigError(f"unknown format {fmt!r} (choose from: records, {', '.join(CONVERTERS)})")
+    return [CONVERTERS[fmt](r) for r in records]
+
+
 def llama_factory_entries(name: str, formats: Sequence[str]) -> dict[str, Any]:
-    """``dataset_info.json`` entries for the JSONL files LLaMA-Factory reads."""
+    """``dataset_info.json`` entries; ``file_name`` is relative to the export (LLaMA-Factory's ``dataset_dir``)."""
     entries: dict[str, Any] = {}
     if "alpaca" in formats:
         entries[name] = {
             "file_name": FILE_NAMES["alpaca"],
+            "formatting": "alpaca",
             "columns": {"prompt": "instruction", "query": "input", "response": "output"},
         }
     if "messages" in formats:
@@ -79,6 +113,73 @@ def llama_factory_entries(name: str, formats: Sequence[str]) -> dict[str, Any]:
     return entries
 
 
+def axolotl_datasets(out: Path, formats: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """One axolotl ``datasets:`` list per format (paste one under ``datasets:``; paths are absolute)."""
+    base = out.resolve()
+    entries: dict[str, list[dict[str, Any]]] = {}
+    if "alpaca" in formats:
+        entries["alpaca"] = [{"path": str(base / FILE_NAMES["alpaca"]), "ds_type": "json", "type": "alpaca"}]
+    if "messages" in formats:
+        entries["messages"] = [
+            {
+                "path": str(base / FILE_NAMES["messages"]),
+                "ds_type": "json",
+                "type": "chat_template",
+                "field_messages": "messages",
+                "message_property_mappings": {"role": "role", "content": "content"},
+                "roles_to_train": ["assistant"],
+            }
+        ]
+    if "prompt-completion" in formats:
+        entries["prompt-completion"] = [
+            {
+                "path": str(base / FILE_NAMES["prompt-completion"]),
+                "ds_type": "json",
+                "type": {
+                    "field_instruction": "prompt",
+                    "field_output": "completion",
+                    "format": "{instruction}",
+                    "no_input_format": "{instruction}",
+                },
+            }
+        ]
+    return entries
+
+
+def dataset_card(formats: Sequence[str], manifest: dict[str, Any] | None = None) -> str:
+    """A Hugging Face dataset card whose ``configs:`` name each format's JSONL file (split ``train``)."""
+    import yaml
+
+    configs = [{"config_name": "records", "data_files": [{"split": "train", "path": RECORDS_FILE}], "default": True}]
+    for fmt in formats:
+        if fmt in FILE_NAMES:
+            configs.append({"config_name": fmt, "data_files": [{"split": "train", "path": FILE_NAMES[fmt]}]})
+    header = yaml.safe_dump({"configs": configs}, sort_keys=False)
+    manifest = manifest or {}
+    lines = [
+        "---",
+        header.rstrip(),
+        "---",
+        "",
+        "# instr-select training mixture",
+        "",
+        f"{manifest.get('examples', '?')} examples from {len(manifest.get('tasks', []))} tasks, "
+        f"selected by `{manifest.get('selector', '?')}`"
+        + (f" for: {manifest['query']}" if manifest.get("query") else "")
+        + ". How it was made: `mixture.json`.",
+        "",
+        "```python",
+        "import datasets",
+        "",
+        'ds = datasets.load_dataset("THIS_DIR", "messages", split="train")  # or: '
+        + ", ".join(f'"{c["config_name"]}"' for c in configs if c["config_name"] != "messages"),
+    ]
+    if HF_DIR in formats:
+        lines.append('ds = datasets.load_from_disk("THIS_DIR/hf")  # every column, Arrow')
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
 def check_formats(formats: Sequence[str], llama_factory: str | None = None) -> list[str]:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -88,26 +189,57 @@ def check_formats(formats: Sequence[str], llama_factory: str | None = None) -> l
     return list(dict.fromkeys(formats))
 
 
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def write_formats(
-    records: Sequence[dict[str, Any]], out: Path, formats: Sequence[str], llama_factory: str | None = None
+    records: Sequence[dict[str, Any]],
+    out: Path,
+    formats: Sequence[str],
+    llama_factory: str | None = None,
+    final: Path | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Write each requested format into ``out``; returns {file: description} for the manifest."""
+    """Write each requested format into ``out`` (``final``: where it will live, for absolute paths).
+
+    Returns {file: description} for the manifest. LLaMA-Factory's ``dataset_info.json`` is written
+    whenever alpaca or messages is (entry name ``llama_factory``, default ``instr_select``).
+    """
+    import yaml
+
     formats = check_formats(formats, llama_factory)
     files: dict[str, str] = {}
     for fmt in formats:
         if fmt == "hf":
             import datasets
+            from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
 
-            datasets.Dataset.from_list(list(records)).save_to_disk(str(out / HF_DIR))
+            from instr_select.progress import enabled
+
+            shown = is_progress_bar_enabled()
+            if shown and not enabled():
+                disable_progress_bars()
+            try:
+                datasets.Dataset.from_list(list(records)).save_to_disk(str(out / HF_DIR))
+            finally:
+                if shown:
+                    enable_progress_bars()
             files[HF_DIR] = "datasets.load_from_disk"
             continue
-        convert = CONVERTERS[fmt]
-        with (out / FILE_NAMES[fmt]).open("w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(convert(record), ensure_ascii=False) + "\n")
+        _write_jsonl(out / FILE_NAMES[fmt], convert(records, fmt))
         files[FILE_NAMES[fmt]] = fmt
-    if llama_factory is not None:
-        info = llama_factory_entries(llama_factory, formats)
-        (out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        files["dataset_info.json"] = "LLaMA-Factory dataset_info entries"
+    (out / CARD).write_text(dataset_card(formats, manifest), encoding="utf-8")
+    files[CARD] = "dataset card: datasets.load_dataset(DIR, CONFIG)"
+    if {"alpaca", "messages"} & set(formats):
+        info = llama_factory_entries(llama_factory or DEFAULT_NAME, formats)
+        (out / LLAMA_FACTORY_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+        files[LLAMA_FACTORY_INFO] = "LLaMA-Factory dataset_info (dataset_dir: DIR)"
+    axolotl = axolotl_datasets(final or out, formats)
+    if axolotl:
+        text = "# Paste one format's list under `datasets:` in an axolotl config (train_on_inputs: false).\n"
+        (out / AXOLOTL_FILE).write_text(text + yaml.safe_dump(axolotl, sort_keys=False), encoding="utf-8")
+        files[AXOLOTL_FILE] = "axolotl datasets: entries, one per format"
     return files

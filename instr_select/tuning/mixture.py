@@ -1,9 +1,10 @@
 """Training mixtures: selected tasks rendered into prompt/completion records, seeded and traceable.
 
 Each meta-dataset renders its examples the way its papers train on them (see ``render_task``),
-always through ``format_prompt``. A mixture directory holds ``mixture.json`` (manifest with a
-format version) and ``records.jsonl`` (the canonical records that ``tune`` reads), plus the
-export formats of ``instr_select.tuning.export``.
+always through ``format_prompt``; the completion follows the separator rule of
+``instr_select.tuning.export`` (one leading space). A mixture directory holds ``mixture.json``
+(manifest with a format version and provenance), ``records.jsonl`` (the canonical records that
+``tune`` reads), a dataset card and the export formats of ``instr_select.tuning.export``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from instr_select.atomic import atomic_directory
+from instr_select.atomic import atomic_directory, check_replaceable
 from instr_select.errors import ConfigError, DataError
 from instr_select.loaders.files import iter_jsonl
+from instr_select.provenance import provenance
 from instr_select.selection import SelectedTask, Selection
 from instr_select.tasks import Example, Task, TaskCollection
 from instr_select.tuning.modeling import format_prompt
@@ -28,7 +30,7 @@ from instr_select.tuning.modeling import format_prompt
 if TYPE_CHECKING:
     import datasets
 
-MIXTURE_FORMAT = 1
+MIXTURE_FORMAT = 2  # 2: completions start with the separator (one space)
 MANIFEST = "mixture.json"
 RECORDS = "records.jsonl"
 WEIGHTINGS = ("uniform", "score")
@@ -61,10 +63,28 @@ class Mixture:
     records: list[dict[str, Any]]
     manifest: dict[str, Any] = field(default_factory=dict)
 
-    def to_dataset(self) -> datasets.Dataset:
+    def to_dataset(self, format: str = "records") -> datasets.Dataset:
+        """The records as a ``datasets.Dataset`` in an export format.
+
+        ``records`` (every column), ``alpaca``, ``messages`` or ``prompt-completion``: the same
+        rows as the files ``instr-select export`` writes (``instr_select.tuning.export``).
+        """
         import datasets
 
-        return datasets.Dataset.from_list(self.records)
+        from instr_select.tuning.export import convert
+
+        return datasets.Dataset.from_list(convert(self.records, format))
+
+    def save(self, out: str | Path, formats: Sequence[str] = (), llama_factory: str | None = None) -> Path:
+        """Write the mixture directory (see ``save_mixture``)."""
+        return save_mixture(self, out, formats, llama_factory)
+
+    @property
+    def tasks_without_examples(self) -> list[str]:
+        return list(self.manifest.get("tasks_without_examples", []))
+
+    def __len__(self) -> int:
+        return len(self.records)
 
     @property
     def hash(self) -> str:
@@ -110,9 +130,11 @@ def render_example(task: Task, example: Example, instruction: str) -> dict[str, 
         instruction, input_text = example.input, ""
     else:
         input_text = example.input + _options_block(example)
+    from instr_select.tuning.export import completion_text
+
     return {
         "prompt": format_prompt(instruction, input_text),
-        "completion": example.output,
+        "completion": completion_text(example.output),
         "instruction": instruction,
         "input": input_text,
         "output": example.output,
@@ -164,7 +186,9 @@ def read_task_list(path: str | Path) -> Selection:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "does not exist", "pass a selection JSON or a file of META_DATASET:TASK_ID lines")
-    text = path.read_text(encoding="utf-8")
+    from instr_select.loaders.files import read_text
+
+    text = read_text(path)
     if text.lstrip().startswith("{"):
         return Selection.load(path)
     keys = []
@@ -246,7 +270,7 @@ def build_records(
         "config": asdict(config),
         "examples": len(records),
         "mixture_hash": records_hash(records),
-        "command": " ".join(sys.argv),
+        **provenance("datasets", "transformers"),
     }
     return Mixture(records, manifest)
 
@@ -256,9 +280,22 @@ def build_mixture(
     config: MixtureConfig | None = None,
     pool: TaskCollection | None = None,
     data_dir: str | Path | None = None,
-) -> datasets.Dataset:
-    """The mixture as a ``datasets.Dataset`` (columns ``COLUMNS``), for trainers calling instr-select."""
-    return build_records(tasks, config, pool, data_dir).to_dataset()
+) -> Mixture:
+    """The mixture with its manifest, for trainers calling instr-select as a preprocessing step.
+
+    ``.to_dataset(format=...)`` gives a ``datasets.Dataset`` (``records``, ``alpaca``, ``messages``,
+    ``prompt-completion``); ``.manifest`` says how it was made. Selected tasks without examples
+    are left out with a ``UserWarning`` naming them (also in ``.tasks_without_examples``).
+    """
+    mixture = build_records(tasks, config, pool, data_dir)
+    skipped = mixture.tasks_without_examples
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} selected task(s) have no examples and are left out: {', '.join(skipped)}",
+            UserWarning,
+            stacklevel=2,
+        )
+    return mixture
 
 
 # ---- on disk ----
@@ -276,12 +313,10 @@ def save_mixture(
     """Write the mixture directory atomically (temporary directory, then rename into place)."""
     from instr_select.tuning.export import write_formats
 
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise ConfigError(f"--out {out} exists and is not a mixture directory (choose a new path)")
+    out = check_replaceable(out, (MANIFEST,))  # an existing folder that is not a mixture is refused
     with atomic_directory(out) as tmp:
         write_jsonl(tmp / RECORDS, mixture.records)
-        files = write_formats(mixture.records, tmp, formats, llama_factory)
+        files = write_formats(mixture.records, tmp, formats, llama_factory, final=out, manifest=mixture.manifest)
         manifest = {**mixture.manifest, "files": {RECORDS: "canonical records", **files}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     mixture.manifest = manifest

@@ -195,6 +195,9 @@ def _registry_causal_lm(name: str) -> bool:
 def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0) -> ModelBundle:
     """``smollm2-135m`` (the default), ``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory,
     or a hub name."""
+    from instr_select.offline import ensure_offline
+
+    ensure_offline()
     import torch
 
     name = str(name_or_path)
@@ -337,10 +340,19 @@ def encode_prompts(bundle: ModelBundle, prompts: Sequence[str]) -> list[list[int
     return [s or [eos] for s in ids]
 
 
+def target_text(bundle: ModelBundle, target: str) -> str:
+    """One spelling of an answer wherever it is trained or scored: a plain decoder-only prompt ends with
+    ``Output:`` and the answer follows after one space; a chat turn or a T5 target starts bare."""
+    bare = target.lstrip()
+    plain_causal = not bundle.is_encoder_decoder and not bundle.info.get("chat_template")
+    return " " + bare if plain_causal else bare
+
+
 def encode_targets(bundle: ModelBundle, targets: Sequence[str]) -> list[list[int]]:
     """Targets end with eos (the chat template's end of turn) and are cut at ``max_target_length``."""
     eos, limit = bundle.tokenizer.eos_token_id, bundle.max_target_length
-    return [s + [eos] for s in _tokenize(bundle, targets, max(limit - 1, 1), "right")]
+    texts = [target_text(bundle, t) for t in targets]
+    return [s + [eos] for s in _tokenize(bundle, texts, max(limit - 1, 1), "right")]
 
 
 def features(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[str]) -> list[dict[str, list[int]]]:

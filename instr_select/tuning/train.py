@@ -9,7 +9,6 @@ same command under ``accelerate launch`` or ``torchrun``; the Trainer handles th
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from instr_select.errors import ConfigError, DataError
-from instr_select.provenance import library_versions
+from instr_select.provenance import command_line, library_versions
 from instr_select.tuning.modeling import ModelBundle, collator, cpu_threads, features, save_model
 
 if TYPE_CHECKING:
@@ -150,7 +149,7 @@ def tune(
             save_strategy="no",
             eval_strategy="no",
             report_to=[],
-            disable_tqdm=not config.progress,
+            disable_tqdm=True,  # instr_select.progress.use_bar draws the bar, on stderr
             remove_unused_columns=False,
             dataloader_num_workers=0,
             dataloader_pin_memory=False,
@@ -159,11 +158,9 @@ def tune(
         )
         trainer_class = Seq2SeqTrainer if bundle.is_encoder_decoder else Trainer
         trainer = trainer_class(model=bundle.model, args=args, train_dataset=train_set, data_collator=collator(bundle))
-        if not config.progress:
-            from transformers.trainer_callback import PrinterCallback, ProgressCallback
+        from instr_select.progress import use_bar
 
-            trainer.remove_callback(PrinterCallback)
-            trainer.remove_callback(ProgressCallback)
+        use_bar(trainer, "tuning", quiet=not config.progress)
         trainable = sum(p.numel() for p in bundle.model.parameters() if p.requires_grad)
         start = time.perf_counter()
         with cpu_threads(bundle):
@@ -190,7 +187,7 @@ def tune(
         "examples_per_second": result.metrics.get("train_samples_per_second"),
         "trainable_parameters": trainable,
         "versions": library_versions("torch", "transformers", "datasets", "accelerate", "peft"),
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         **(provenance or {}),
     }
     bundle.info["training"] = training

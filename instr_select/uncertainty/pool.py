@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from instr_select.errors import ConfigError
-from instr_select.provenance import library_versions
+from instr_select.provenance import command_line, library_versions
 from instr_select.tasks import TaskCollection
 from instr_select.uncertainty.perturb import stable_seed
 from instr_select.uncertainty.scoring import require_examples
@@ -56,4 +55,4 @@ def default_cache_dir() -> Path:
 def provenance() -> dict[str, Any]:
     """The command and library versions, recorded in every artifact."""
     versions = library_versions("torch", "transformers")
-    return {"command": " ".join(["instr-select", *sys.argv[1:]]), "versions": versions}
+    return {"command": command_line(), "versions": versions}

@@ -236,11 +236,11 @@ def _barrier() -> None:
 
 def _score_shard(scorer: Scorer, tasks: list[Task], config: ScoreConfig, cache: ScoreCache, progress: bool) -> None:
     """Data-parallel: each process scores every world-th task into the shared cache, then all wait."""
-    from tqdm.auto import tqdm
+    from instr_select.progress import bar
 
     rank, size = world()
     mine = tasks[rank::size]
-    for task in tqdm(mine, desc=f"scoring tasks (process {rank})", unit="task", disable=not progress, leave=False):
+    for task in bar(mine, quiet=not progress, desc=f"scoring tasks (process {rank})", unit="task"):
         if cache.get(task) is None:
             cache.put(task, score_task(scorer, task, config))
     _barrier()
@@ -258,7 +258,7 @@ def score_tasks(
 
     Under ``torchrun``/``accelerate launch`` the processes split the tasks and meet in the cache.
     """
-    from tqdm.auto import tqdm
+    from instr_select.progress import bar as progress_bar
 
     tasks = list(tasks)
     cache = ScoreCache(cache_dir, scorer.model_id, config) if cache_dir is not None else None
@@ -268,7 +268,7 @@ def score_tasks(
         _score_shard(scorer, tasks, config, cache, progress)
     scores: list[TaskScore] = []
     reused = 0
-    bar = tqdm(tasks, desc="scoring tasks", unit="task", disable=not progress, leave=False)
+    bar = progress_bar(tasks, quiet=not progress, desc="scoring tasks", unit="task")
     for task in bar:
         score = cache.get(task) if cache else None
         if score is None:

@@ -1,0 +1,126 @@
+"""The default index: built from a recipe shipped with the package into the per-user cache.
+
+``build_default`` reads the recipe (``instr_select/recipes/default.json`` unless another is
+given), trains the encoder it describes with ``train_encoder`` on the recipe's sources (from
+scratch, or from ``encoder.base``: a model-registry name or a local model directory; with
+``"alignment": null`` the base is used as it is), and embeds every instruction with
+``build_index``. It is idempotent: an index built from the same recipe
+(same recipe hash) is left alone unless ``force``. Nothing depends on where the package is
+installed: the data comes from ``--data-dir`` / ``INSTR_SELECT_DATA``, the index goes to
+``default_index_dir()`` (``INSTR_SELECT_INDEX`` or the per-user cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from instr_select.errors import DataError
+from instr_select.paths import default_index_dir
+
+RECIPE_PACKAGE = "instr_select.recipes"
+DEFAULT_RECIPE = "default.json"
+
+
+def read_recipe(recipe: str | Path | None = None) -> tuple[dict[str, Any], str]:
+    """(recipe, where it came from): a file path, or the packaged default recipe."""
+    if recipe is None:
+        text = resources.files(RECIPE_PACKAGE).joinpath(DEFAULT_RECIPE).read_text(encoding="utf-8")
+        origin = f"{RECIPE_PACKAGE}/{DEFAULT_RECIPE}"
+    else:
+        path = Path(recipe)
+        if not path.is_file():
+            raise DataError(path, "does not exist", "pass a recipe JSON (see instr_select/recipes/default.json)")
+        text, origin = path.read_text(encoding="utf-8"), str(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(origin, f"is not valid JSON ({exc})", "fix the recipe") from None
+    missing = [key for key in ("sources", "encoder", "alignment") if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise DataError(origin, f"recipe has no {missing[0]!r}", "give sources, encoder and alignment")
+    return data, origin
+
+
+def recipe_hash(recipe: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def existing_hash(out: Path) -> str | None:
+    try:
+        return json.loads((out / "manifest.json").read_text())["extra"]["recipe_hash"]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+
+
+def _base_model(name: str | None) -> str | None:
+    """The recipe's ``encoder.base`` (a registry name or a local model directory) as a local path."""
+    if not name:
+        return None
+    from instr_select.models import resolve_model
+
+    return str(resolve_model(name))
+
+
+@dataclass
+class BuildReport:
+    """What ``build_default`` did: where, whether it was up to date, and how long it took."""
+
+    out: Path
+    recipe_hash: str
+    up_to_date: bool = False
+    tasks: int = 0
+    instructions: int = 0
+    seconds: float = 0.0
+
+
+def build_default(
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    recipe: str | Path | None = None,
+    force: bool = False,
+    command: str | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> BuildReport:
+    """Build the default index at ``out`` (default ``default_index_dir()``) from ``recipe``."""
+    from instr_select.encoder import AlignConfig, train_encoder
+    from instr_select.index import build_index
+    from instr_select.loaders import load_sources
+
+    recipe_data, origin = read_recipe(recipe)
+    digest = recipe_hash(recipe_data)
+    out = Path(out) if out is not None else default_index_dir()
+    if not force and existing_hash(out) == digest:
+        return BuildReport(out, digest, up_to_date=True)
+    started = time.perf_counter()
+    tasks = load_sources(recipe_data["sources"], data_dir=data_dir)
+    n_instr = sum(len(t.instructions) for t in tasks)
+    say(f"loaded {len(tasks):,} tasks, {n_instr:,} instructions from {', '.join(recipe_data['sources'])}")
+    encoder = {k: v for k, v in recipe_data["encoder"].items() if k not in ("seed", "base")}
+    base = _base_model(recipe_data["encoder"].get("base"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if recipe_data["alignment"] is None:  # a pretrained encoder used as it is
+        if base is None:
+            raise DataError(origin, "recipe has no alignment and no encoder base", "give one of them")
+        encoder_dir = Path(base)
+    else:
+        config = AlignConfig(**recipe_data["alignment"], **encoder)
+        encoder_dir = out.parent / f".{out.name}-encoder-{digest[:12]}"
+        if force:
+            shutil.rmtree(encoder_dir, ignore_errors=True)
+        if not (encoder_dir / "modules.json").is_file():  # written atomically: present means complete
+            train_encoder(tasks, base, encoder_dir, config, command=command, progress=say)
+    say(f"encoder ready in {time.perf_counter() - started:.1f} s: {encoder_dir}")
+    extra = {"recipe": recipe_data, "recipe_hash": digest, "recipe_file": origin}
+    build_index(tasks, encoder_dir, out, factory=recipe_data.get("factory"), command=command, extra=extra)
+    for stale in out.parent.glob(f".{out.name}-encoder-*"):  # encoders of earlier recipes
+        if stale != encoder_dir and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+    return BuildReport(out, digest, False, len(tasks), n_instr, time.perf_counter() - started)
