@@ -396,7 +396,7 @@ def write_report(
     summary_chart(
         summary,
         out / "summary.png",
-        f"Each selector minus random, mean over {len(summary['targets'])} targets with 95% bootstrap CI\n"
+        "Each selector minus random on the same targets and seeds: mean over targets, 95% bootstrap CI\n"
         f"{config.model} ({config.budget.method}), k={config.k}, {seeds} seed(s)",
     )
     report_path = out / "report.md"
