@@ -1,14 +1,13 @@
-"""Benchmark: end-to-end export -> tune -> evaluate on a BBH target with a BIG-bench pool.
+"""Benchmark: the tuning model on this machine, full fine-tuning and LoRA side by side.
 
-Runs the real CLI (subprocesses, as a user would) with the default tiny model and prints a table:
-wall time per step, training throughput (examples/s) and evaluation throughput. The target of
-issue 4 is the whole pipeline within 10 minutes on 2 CPU cores.
+For each method, on the same mixture (the first ``--tasks`` NIV2 task files with examples,
+``--per-task`` examples each, rendered as training renders them) and the same budget: seconds
+per training step, training examples/s, loss at the first and last step; then, for the untuned
+model, greedy generation and multiple-choice scoring examples/s on a BBH target. Prints tables.
 
-    python scripts/bench_tuning.py [--target bbh:date_understanding] [--index DIR] [--tasks FILE]
+    python scripts/bench_tuning.py [--model smollm2-135m] [--steps 6] [--batch-size 8] [--methods full,lora]
 
-Without ``--index``/``--tasks`` it builds a temporary index of the BIG-bench pool (tasks and
-subtasks) with an untrained static encoder (``build_static_encoder``), so retrieval runs as in
-``export --target-task``.
+Only one model trains at a time (about 4-5 GB for SmolLM2-135M in full fine-tuning).
 """
 
 from __future__ import annotations
@@ -17,158 +16,73 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-
-def run_step(name: str, argv: list[str], rows: list[dict]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "instr_select.cli", *argv], cwd=REPO, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    print(proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else "", file=sys.stderr)
-    rows.append({"step": name, "seconds": seconds})
-    return seconds
-
-
-def build_pool_index(out: Path, data_dir: str | None) -> float:
-    from instr_select.encoder import build_static_encoder
-    from instr_select.index import build_index
-    from instr_select.loaders import load_source
-
-    start = time.perf_counter()
-    pool = load_source("bigbench", data_dir=data_dir).filter(with_examples=True)
-    texts = [text for task in pool for text in task.instructions]
-    encoder = build_static_encoder(texts, vocab_size=4000, dim=128, seed=0)
-    build_index(pool, encoder, out, command="scripts/bench_tuning.py")
-    return time.perf_counter() - start
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", default="bbh:date_understanding")
-    parser.add_argument("--index", default=None, help="Index to retrieve from (default: a temporary BIG-bench index).")
-    parser.add_argument("--tasks", default=None, help="Fixed task list instead of retrieval.")
-    parser.add_argument("-k", type=int, default=10)
-    parser.add_argument("--max-per-task", type=int, default=100)
-    parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--max-examples", type=int, default=100)
-    parser.add_argument("--model", default="tiny-t5")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--methods", default="full,lora")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-source-length", type=int, default=160)
+    parser.add_argument("--tasks", type=int, default=8)
+    parser.add_argument("--per-task", type=int, default=16)
+    parser.add_argument("--target", default="bbh:sports_understanding")
+    parser.add_argument("--eval-examples", type=int, default=16)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--json", dest="json_out", default=None, help="Also write the results as JSON.")
+    parser.add_argument("--json", dest="json_out", default=None)
     args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    data = ["--data-dir", args.data_dir] if args.data_dir else []
-    rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="bench-tuning-") as work:
-        work_dir = Path(work)
-        total_start = time.perf_counter()
-        if args.tasks:
-            selection = ["--tasks", args.tasks]
-        else:
-            index = args.index
-            if index is None:
-                index = str(work_dir / "index")
-                rows.append(
-                    {
-                        "step": "index BIG-bench pool (setup, not counted)",
-                        "seconds": build_pool_index(Path(index), args.data_dir),
-                    }
-                )
-            selection = [
-                "--target-task",
-                args.target,
-                "--index",
-                index,
-                "-k",
-                str(args.k),
-                "--meta-dataset",
-                "bigbench",
-            ]
-        pipeline_start = time.perf_counter()
-        mix, model, report = work_dir / "mix", work_dir / "model", work_dir / "report.json"
-        run_step(
-            "export",
-            [
-                "export",
-                *selection,
-                "--out",
-                str(mix),
-                "--max-per-task",
-                str(args.max_per_task),
-                "--format",
-                "hf",
-                *data,
-            ],
-            rows,
-        )
-        run_step(
-            "tune",
-            ["tune", str(mix), "--model", args.model, "--out", str(model), "--epochs", str(args.epochs), "--quiet"],
-            rows,
-        )
-        run_step(
-            "evaluate",
-            [
-                "evaluate",
-                "--model",
-                str(model),
-                "--target",
-                args.target,
-                "--max-examples",
-                str(args.max_examples),
-                "--out",
-                str(report),
-                *data,
-            ],
-            rows,
-        )
-        pipeline = time.perf_counter() - pipeline_start
-        manifest = json.loads((mix / "mixture.json").read_text())
-        training = json.loads((model / "training_info.json").read_text())
-        evaluation = json.loads(report.read_text())
-        total = time.perf_counter() - total_start
+    import torch
 
-    train_rate = training["examples_per_second"]
-    gen_rate = evaluation["timing"]["generation_examples_per_second"]
-    mc_seconds = evaluation["timing"]["mc_seconds"]
-    mc_rate = evaluation["metrics"]["mc_examples"] / mc_seconds if mc_seconds else None
-    print(f"\nbench_tuning: {args.model}, target {args.target}, pool bigbench, cores {os.cpu_count()}, "
-          f"load {os.getloadavg()[0]:.1f}, torch threads (tiny) 1, python {platform.python_version()}")  # fmt: skip
-    print(f"mixture: {manifest['examples']} examples from {len(manifest['tasks'])} tasks ({manifest['selector']})")
-    print(f"training: {training['examples']} examples x {args.epochs} epochs, {training['steps']} steps, "
-          f"loss {training['first_logged_loss']} -> {training['last_logged_loss']}")  # fmt: skip
-    print()
-    print(f"| {'step':<42} | {'seconds':>8} |")
-    print(f"|{'-' * 44}|{'-' * 10}|")
-    for row in rows:
-        print(f"| {row['step']:<42} | {row['seconds']:>8.1f} |")
-    print(f"| {'export -> tune -> evaluate (total)':<42} | {pipeline:>8.1f} |")
-    print()
-    print(f"| {'throughput':<42} | {'ex/s':>8} |")
-    print(f"|{'-' * 44}|{'-' * 10}|")
-    print(f"| {'tiny-t5 training (Trainer samples/s)':<42} | {train_rate:>8.1f} |")
-    print(f"| {'evaluation: greedy generation':<42} | {gen_rate:>8.1f} |")
-    if mc_rate:
-        print(f"| {'evaluation: multiple-choice ranking':<42} | {mc_rate:>8.1f} |")
-    metrics = evaluation["metrics"]
-    print(
-        f"\n{args.target}: exact_match={metrics['exact_match']} rougeL={metrics['rougeL']} mc_accuracy={metrics['mc_accuracy']}"
-    )
-    verdict = "PASS" if pipeline <= 600 else "FAIL"
-    print(f"target: end-to-end within 600 s on 2 cores: {pipeline:.0f} s -> {verdict}")
+    from instr_select.loaders import load_source
+    from instr_select.tuning.evaluate import evaluate_task, load_target
+    from instr_select.tuning.mixture import MixtureConfig, render_example, task_instruction
+    from instr_select.tuning.modeling import load_model
+    from instr_select.tuning.train import TuneConfig, tune
+
+    tasks = [t for t in load_source("niv2", data_dir=args.data_dir) if t.examples][: args.tasks]
+    records = []
+    for task in tasks:
+        instruction = task_instruction(task, MixtureConfig())
+        records += [render_example(task, ex, instruction) for ex in task.examples[: args.per_task]]
+    texts = [r["prompt"] + " " + r["completion"] for r in records]
+    rows = []
+    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+        bundle = load_model(args.model, texts=texts)
+        config = TuneConfig(max_steps=args.steps, batch_size=args.batch_size, method=method, progress=False,
+                            logging_steps=1, max_source_length=args.max_source_length)  # fmt: skip
+        info = tune(bundle, records, config).info["training"]
+        rows.append({"method": method, "trainable": info["trainable_parameters"], "steps": info["steps"],
+                     "seconds_per_step": info["seconds"] / max(info["steps"], 1),
+                     "examples_per_second": info["examples_per_second"], "lr": info["config"]["learning_rate"],
+                     "first_loss": info["first_logged_loss"], "last_loss": info["last_logged_loss"]})  # fmt: skip
+        del bundle
+    bundle = load_model(args.model, texts=texts)
+    bundle.info["max_source_length"] = args.max_source_length
+    target = load_target(args.target, args.data_dir)
+    start = time.perf_counter()
+    report = evaluate_task(bundle, target, max_examples=args.eval_examples, generation="yes")
+    eval_seconds = time.perf_counter() - start
+    timing = report["timing"]
+
+    print(f"\nbench_tuning: {args.model}, {len(records)} examples from {len(tasks)} NIV2 tasks, batch {args.batch_size}, "
+          f"prompts <= {args.max_source_length} tokens, {args.steps} steps; cores {os.cpu_count()}, torch threads "
+          f"{torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}, python {platform.python_version()}\n")  # fmt: skip
+    print("| method | trainable params | lr | s / step | train examples/s | loss first -> last |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['method']} | {r['trainable'] / 1e6:.1f} M | {r['lr']:g} | {r['seconds_per_step']:.2f} | "
+              f"{r['examples_per_second']:.2f} | {r['first_loss']:.3f} -> {r['last_loss']:.3f} |")  # fmt: skip
+    print(f"\n| {args.target}, untuned, {report['examples']} examples | examples/s |\n| --- | --- |")
+    print(f"| greedy generation (32 new tokens) | {timing['generation_examples_per_second']} |")
+    print(f"| multiple-choice scoring (all options) | {timing['mc_examples_per_second']} |")
+    print(f"| evaluation total, s | {eval_seconds:.1f} |")
     if args.json_out:
-        results = {"rows": rows, "pipeline_seconds": pipeline, "total_seconds": total, "train_examples_per_second": train_rate,
-                   "generation_examples_per_second": gen_rate, "mc_examples_per_second": mc_rate, "metrics": metrics,
-                   "mixture_examples": manifest["examples"], "verdict": verdict}  # fmt: skip
-        Path(args.json_out).write_text(json.dumps(results, indent=2))
+        with open(args.json_out, "w", encoding="utf-8") as handle:
+            json.dump({"training": rows, "evaluation": timing, "load": os.getloadavg()[0]}, handle, indent=2)
 
 
 if __name__ == "__main__":

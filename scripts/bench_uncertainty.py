@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pool", default="bigbench")
     parser.add_argument("--pool-size", type=int, default=20)
-    parser.add_argument("--model", default="tiny-t5")
+    parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--n-instances", type=int, default=10)
     parser.add_argument("--perturbations", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=32)

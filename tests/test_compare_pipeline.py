@@ -18,6 +18,7 @@ MINI = [
     "--max-steps", "4",
     "--batch-size", "4",
     "--eval-examples", "6",
+    "--model", "tiny-t5",
 ]  # fmt: skip
 
 
@@ -32,9 +33,10 @@ def mini_run(tmp_path_factory, data_dir, cli):
 
 def test_mini_comparison_writes_the_report(mini_run):
     out, result = mini_run
-    for name in ("report.md", "chart.png", "results.json"):
+    for name in ("report.md", "chart.png", "summary.png", "results.json"):
         assert (out / name).is_file()
     assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
     data = json.loads((out / "results.json").read_text())
     cells = data["cells"]
     assert {(c["target"], c["selector"]) for c in cells} == {
@@ -44,10 +46,22 @@ def test_mini_comparison_writes_the_report(mini_run):
         assert len(cell["selection"]) == 2 and len(set(cell["selection"])) == 2
         assert cell["target"] not in cell["selection"]
         assert 0.0 <= cell["score"] <= 100.0
+        assert cell["gold_nll"] > 0.0  # the gold answer's mean token NLL under the tuned model
     nav = next(c for c in cells if c["target"] == "bbh:navigate")
     assert nav["metric"] == "mc_accuracy"  # BBH navigate has Yes/No options
     assert "| bbh:navigate |" in result.out and "mean over targets" in result.out
     assert set(data["summary"]["overlap"]) == {"random~bm25"}
+    glue = next(c for c in cells if c["target"].startswith("niv2:"))
+    assert glue["metric"] == "mc_accuracy"  # NIV2 labels 0/1 ranked as options
+    assert glue["report"]["metrics"]["mc_options"] == "labels"
+    # bm25 paired against random on both targets: a difference per target for score and NLL
+    paired = data["summary"]["paired"]["bm25"]
+    assert set(paired) == {"score", "gold_nll"}
+    assert paired["score"]["targets"] == 2 and len(paired["score"]["ci95"]) == 2
+    by = {(c["target"], c["selector"]): c for c in cells}
+    expected = sum(by[t, "bm25"]["gold_nll"] - by[t, "random"]["gold_nll"] for t in {c["target"] for c in cells}) / 2
+    assert paired["gold_nll"]["mean"] == pytest.approx(expected)
+    assert "Paired difference against `random`" in result.out
 
 
 def test_leakage_guard_keeps_same_source_out(mini_run, data_dir):
@@ -88,6 +102,7 @@ def test_rerun_resumes_and_reproduces(mini_run, data_dir, cli):
         (("--target-task", "bbh:no_such_task"), "no task 'no_such_task'"),
         (("-k", "500"), "larger than the pool"),
         (("--seeds", "0"), "--seeds must be a positive"),
+        (("--max-steps", "1000"), "cannot fit"),
     ],
 )
 def test_bad_input(cli, tmp_path, data_dir, change, fragment):
@@ -100,3 +115,13 @@ def test_bad_input(cli, tmp_path, data_dir, change, fragment):
     result = cli(*args, "--out", str(tmp_path / "run"), "--data-dir", str(data_dir))
     assert result.code == 2, result.err
     assert fragment in result.err and "Traceback" not in result.err
+
+
+def test_report_only_rebuilds_from_finished_cells(mini_run, cli, tmp_path):
+    out, _ = mini_run
+    (out / "report.md").unlink()
+    result = cli("compare", "--report-only", "--out", str(out))
+    assert result.code == 0, result.err
+    assert (out / "report.md").is_file() and "| bbh:navigate |" in result.out
+    empty = cli("compare", "--report-only", "--out", str(tmp_path / "nothing"))
+    assert empty.code == 2 and "no comparison run here" in empty.err and "Traceback" not in empty.err

@@ -454,7 +454,8 @@ def test_nothing_opens_a_socket_when_offline(tmp_path: Path, index_dir: Path, da
          "--vocab-size", "200"],
         ["export", "--tasks", str(tmp_path / "sel.txt"), "--out", str(tmp_path / "mix"), "--max-per-task", "4",
          "--data-dir", str(data_dir), "--format", "messages"],
-        ["tune", str(tmp_path / "mix"), "--out", str(tmp_path / "model"), "--max-steps", "1", "--quiet"],
+        ["tune", str(tmp_path / "mix"), "--model", "tiny-t5", "--out", str(tmp_path / "model"), "--max-steps", "1",
+         "--quiet"],
         ["tune", str(tmp_path / "mix"), "--model", "org/name", "--out", str(tmp_path / "hub"), "--max-steps", "1"],
         ["inspect", "hf", "user/name"],
     ]  # fmt: skip

@@ -57,7 +57,7 @@ def commands(inputs: dict[str, Path], tmp: Path, data_dir: Path) -> dict[str, tu
                            "--vocab-size", "200"], "training_info.json"),
         "export": (["export", "--tasks", str(inputs["sel"]), "--data-dir", str(data_dir), "--max-per-task", "4",
                     "--format", "messages"], "mixture.json"),
-        "tune": (["tune", str(mix), "--max-steps", "1", "--quiet"], "instr_select_model.json"),
+        "tune": (["tune", str(mix), "--model", "tiny-t5", "--max-steps", "1", "--quiet"], "instr_select_model.json"),
     }  # fmt: skip
 
 

@@ -72,3 +72,15 @@ def test_bad_models():
 def test_not_a_model_dir(tmp_path):
     with pytest.raises(DataError, match="config.json"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-t5"])
+def test_options_nll_equals_scoring_each_option_with_its_prompt(name):
+    """Reading the prompt once (key/value cache) gives the same NLL as scoring prompt + option pairs."""
+    from instr_select.tuning.modeling import load_model, options_nll, target_nll
+
+    bundle = load_model(name, texts=["Pick the topic. Business Sports World Sci/Tech", "stocks rose today"], seed=0)
+    prompt = "Pick the topic.\n\nInput: stocks rose today\nOutput:"
+    options = ["Business", "Sports", "World news today", "Sci/Tech"]
+    expected = target_nll(bundle, [prompt] * len(options), options)
+    assert options_nll(bundle, prompt, options) == pytest.approx(expected, abs=1e-5)

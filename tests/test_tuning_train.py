@@ -105,13 +105,52 @@ def test_evaluate_generation_scores_with_known_predictions(monkeypatch, records)
         ["Copy."],
         _examples=[Example("x", "red car", references=("red car", "a red car")), Example("y", "blue")],
     )
+    import numpy as np
+
     monkeypatch.setattr(ev, "generate", lambda bundle, prompts, **kw: ["A red car.", "green"][: len(prompts)])
+    monkeypatch.setattr(ev, "target_nll", lambda bundle, prompts, targets, **kw: np.array([0.5, 1.5])[: len(prompts)])
     report = ev.evaluate_task(object.__new__(type("B", (), {"name": "fake", "info": {}})), task, max_examples=None)
     assert report["metrics"]["exact_match"] == 50.0
     assert report["metrics"]["rougeL"] == 50.0
     assert report["metrics"]["mc_accuracy"] is None
+    assert report["metrics"]["gold_nll"] == 1.0  # the mean of the gold answers' NLL
 
 
 def test_target_without_examples():
     with pytest.raises(DataError, match="no examples"):
         evaluate_task(None, Task("e", "bigbench", ["x"], _examples=[]))
+
+
+def test_lora_trains_adapters_and_saves_a_plain_model(records, tmp_path):
+    """LoRA: only the adapters train (a small fraction), then merge into a model that loads like any other."""
+    from instr_select.tuning.modeling import load_model
+
+    texts = [r["prompt"] + " " + r["completion"] for r in records]
+    bundle = load_model("tiny-gpt2", texts=texts, seed=0)
+    total = sum(p.numel() for p in bundle.model.parameters())
+    config = TuneConfig(max_steps=3, batch_size=4, method="lora", lora_rank=4, progress=False, logging_steps=1)
+    tuned = tune(bundle, records, config, out=tmp_path / "lora")
+    info = tuned.info["training"]
+    assert 0 < info["trainable_parameters"] < total / 4
+    assert not hasattr(tuned.model, "peft_config")  # merged: a plain transformers model
+    again = load_model(tmp_path / "lora")
+    assert set(again.model.state_dict()) == set(tuned.model.state_dict())
+
+
+def test_a_budget_that_cannot_fit_is_refused(records):
+    from instr_select.tuning.modeling import load_model
+
+    bundle = load_model("tiny-gpt2", texts=[r["prompt"] for r in records], seed=0)
+    with pytest.raises(ConfigError, match="--max-steps"):
+        tune(bundle, records[:2], TuneConfig(max_steps=100, batch_size=8, progress=False))
+
+
+def test_classification_targets_rank_their_labels():
+    from instr_select.tuning.evaluate import answer_options, label_set
+
+    labels = ["POS", "NEG", "POS", "NEG", "POS"]
+    task = Task("sst", "niv2", ["Classify."], _examples=[Example(f"x{i}", y) for i, y in enumerate(labels)])
+    assert label_set(task) == ["NEG", "POS"]
+    assert answer_options(task, task.examples[:1]) == [["NEG", "POS"]]
+    free_text = Task("gen", "niv2", ["Write."], _examples=[Example(f"x{i}", f"text {i}") for i in range(6)])
+    assert label_set(free_text) == []  # every output differs: generation, scored by ROUGE-L

@@ -146,8 +146,9 @@ def test_select_bad_input(tmp_path, cli) -> None:
     assert result.code == 2 and "Traceback" not in result.err
     assert "2 pool task(s) have no examples" in result.err and "jsonl:task1, jsonl:task2" in result.err
     assert "--skip-empty" in result.err
-    missing_model = cli("select", "--pool", f"jsonl={source}", "--skip-empty", "--selector", "low-ppl")
-    assert missing_model.code == 2 and "pass --model" in missing_model.err
+    unknown_model = cli("select", "--pool", f"jsonl={source}", "--skip-empty", "--selector", "low-ppl",
+                        "--model", "no-such-model")  # fmt: skip
+    assert unknown_model.code == 2 and "no-such-model" in unknown_model.err and "Traceback" not in unknown_model.err
     bad_pool = cli("select", "--pool", "nosuch", "--selector", "random")
     assert bad_pool.code == 2 and "unknown source 'nosuch'" in bad_pool.err
 

@@ -21,12 +21,24 @@ from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, Compare
 @click.option("--selectors", default=",".join(SELECTORS), show_default=True, help="Comma-separated selectors.")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Number of seeds (0, 1, ...).")
 @click.option(
-    "--model", default="tiny-t5", show_default=True, help="Base model: tiny-t5, tiny-gpt2, a local dir or hub name."
+    "--model",
+    default=CompareConfig.model,
+    show_default=True,
+    help="Base model: a registry name (smollm2-135m), tiny-t5, tiny-gpt2, a local dir or hub name.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["full", "lora"]),
+    default=Budget.method,
+    show_default=True,
+    help="Full fine-tuning or LoRA adapters.",
 )
 @click.option("--examples-per-task", type=int, default=Budget.examples_per_task, show_default=True)
 @click.option("--max-steps", type=int, default=Budget.max_steps, show_default=True, help="Training steps per cell.")
 @click.option("--batch-size", type=int, default=Budget.batch_size, show_default=True)
-@click.option("--learning-rate", type=float, default=Budget.learning_rate, show_default=True)
+@click.option(
+    "--learning-rate", type=float, default=None, help="Default: the model's (tiny 1e-3, full 5e-5, LoRA 5e-4)."
+)
 @click.option(
     "--eval-examples", type=int, default=Budget.eval_examples, show_default=True, help="Target examples scored."
 )
@@ -39,12 +51,15 @@ from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, Compare
 @click.option("--uncertainty-instances", type=int, default=5, show_default=True, help="n instances per scored task.")
 @click.option("--uncertainty-perturbations", type=int, default=5, show_default=True, help="k perturbed instructions.")
 @click.option(
-    "--base-encoder", type=click.Path(), default=None, help="Encoder for 'instruction' (default: built from the pool)."
+    "--base-encoder",
+    default=None,
+    help="Encoder for 'instruction': a folder or registry name such as minilm (default: built from the pool).",
 )
 @click.option(
     "--aligned-encoder", type=click.Path(), default=None, help="Encoder for 'aligned' (default: aligned on the pool)."
 )
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory (resumable).")
+@click.option("--report-only", is_flag=True, help="Only rebuild the report from the cells finished so far in OUT.")
 @data_dir_option
 def compare(
     target_tasks: tuple[str, ...],
@@ -54,10 +69,11 @@ def compare(
     selectors: str,
     seeds: int,
     model: str,
+    method: str,
     examples_per_task: int,
     max_steps: int,
     batch_size: int,
-    learning_rate: float,
+    learning_rate: float | None,
     eval_examples: int,
     max_source_length: int,
     uncertainty_candidates: int,
@@ -66,6 +82,7 @@ def compare(
     base_encoder: str | None,
     aligned_encoder: str | None,
     out: str,
+    report_only: bool,
     data_dir: str | None,
 ) -> None:
     """Train on each selector's tasks at the same budget and score every target.
@@ -73,8 +90,13 @@ def compare(
     Writes report.md, chart.png, results.json and one file per finished cell under OUT;
     re-running the same command continues from the finished cells.
     """
-    from instr_select.compare.pipeline import run_comparison
+    from instr_select.compare.pipeline import rebuild_report, run_comparison
 
+    if report_only:
+        result = rebuild_report(out)
+        click.echo(result.markdown)
+        click.echo(f"report: {result.report_path}\nchart:  {result.chart_path}\njson:   {result.json_path}")
+        return
     targets = list(target_tasks) + (read_targets(targets_file) if targets_file else [])
     config = CompareConfig(
         targets=targets,
@@ -83,7 +105,9 @@ def compare(
         selectors=[s.strip() for s in selectors.split(",") if s.strip()],
         seeds=seeds,
         model=model,
-        budget=Budget(examples_per_task, max_steps, batch_size, learning_rate, eval_examples, max_source_length),
+        budget=Budget(
+            examples_per_task, max_steps, batch_size, learning_rate, eval_examples, max_source_length, method
+        ),
         uncertainty_instances=uncertainty_instances,
         uncertainty_perturbations=uncertainty_perturbations,
         uncertainty_candidates=uncertainty_candidates,

@@ -235,8 +235,8 @@ def _locked(callback):
     @functools.wraps(callback)
     def run(*args, **kwargs):
         overwrite = kwargs.pop("overwrite", False)
-        if kwargs.get("out") is None:
-            return callback(*args, **kwargs)
+        if kwargs.get("out") is None or os.environ.get("RANK", "0") != "0":
+            return callback(*args, **kwargs)  # data-parallel: only the main process writes --out, and locks it
         from instr_select.atomic import overwrite_allowed
         from instr_select.locking import output_lock
 

@@ -72,7 +72,7 @@ def _model_option(default: str | None):
         "--model",
         default=default,
         show_default=default is not None,
-        help="Saved model dir, tiny-t5 / tiny-gpt2 (built on the pool's texts), or a cached hub name.",
+        help="smollm2-135m (registry), a saved model dir, tiny-t5 / tiny-gpt2 (built on the pool's texts), or a hub name.",
     )
 
 
@@ -120,6 +120,12 @@ def _report_short(scores) -> None:
         )
 
 
+def _main_process() -> bool:
+    from instr_select.uncertainty.scoring import world
+
+    return world()[0] == 0
+
+
 def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
     from instr_select.atomic import write_json
 
@@ -139,7 +145,7 @@ def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
     help="Write the selection JSON here (-o/--output: old spellings).",
 )
 @click.option("--scores", "scores_out", type=click.Path(dir_okay=False), default=None, help="Write all scores (JSON).")
-@_model_option(None)
+@_model_option("smollm2-135m")
 @_pool_options
 @_score_options
 def select(selector: str, n: int, output: str | None, scores_out: str | None, model: str | None, **opts: Any) -> None:
@@ -156,7 +162,9 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
     params: dict[str, Any] = {"pool": list(opts["pool"]), **provenance()}
     if needs_model(selector):
         if model is None:
-            raise ConfigError(f"--selector {selector} scores the pool with a model: pass --model DIR (or tiny-t5)")
+            raise ConfigError(
+                f"--selector {selector} scores the pool with a model: pass --model smollm2-135m (or DIR, tiny-t5)"
+            )
         from instr_select.uncertainty.backend import describe, load_scorer
 
         _quiet_models(opts)
@@ -165,6 +173,8 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
     selection, scores = select_from_pool(
         tasks, selector, n, scorer, _config(opts), _cache(opts), progress=not opts["quiet"], params=params
     )
+    if not _main_process():
+        return  # data-parallel scoring: the main process reports and writes
     _report_short(scores)
     for t in selection.tasks:
         click.echo(f"{t.rank:>3}  {t.score:>12.6g}  {t.key}")
@@ -195,7 +205,7 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
 @click.option("--pu-threshold", type=float, default=None, help="PU above this = ambiguous (default: median PU).")
 @click.option("--pp-threshold", type=float, default=None, help="PP above this = easy (default: median PP of the rest).")
 @click.option("--labels", type=int, default=0, show_default=True, help="Label this many tasks (most ambiguous first).")
-@_model_option("tiny-t5")
+@_model_option("smollm2-135m")
 @_pool_options
 @_score_options
 def taskmap(
@@ -219,6 +229,8 @@ def taskmap(
     scorer = load_scorer(model, tasks, opts["seed"], opts["max_new_tokens"], opts["batch_size"])
     config = _config(opts)
     scores = score_tasks(scorer, tasks, config, cache_dir=_cache(opts), progress=not opts["quiet"])
+    if not _main_process():
+        return  # data-parallel scoring: the main process plots and writes
     _report_short(scores)
     limits = thresholds(scores, pu_threshold, pp_threshold)
     out = Path(output)
@@ -265,7 +277,7 @@ def taskmap(
 @click.option("--learning-rate", type=float, default=None, help="Default: 1e-3 for tiny models, else 5e-5.")
 @click.option("--train-batch-size", type=int, default=8, show_default=True)
 @click.option("--metric", type=click.Choice(["rougeL", "exact_match", "mc_accuracy"]), default="rougeL")
-@_model_option("tiny-t5")
+@_model_option("smollm2-135m")
 @(lambda f: _pool_options(f, pool_size=40))
 @_score_options
 def active(

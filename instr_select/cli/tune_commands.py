@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -31,9 +32,9 @@ def _resolved_model_path(name: str) -> str:
 @click.option(
     "--model",
     "model_name",
-    default="tiny-t5",
+    default="smollm2-135m",
     show_default=True,
-    help="tiny-t5, tiny-gpt2, a local model directory or a hub name.",
+    help="smollm2-135m (registry), tiny-t5, tiny-gpt2, a local model directory or a hub name.",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the tuned model.")
 @click.option("--epochs", default=2.0, show_default=True, help="Training epochs (SuperNI: 2).")
@@ -43,7 +44,7 @@ def _resolved_model_path(name: str) -> str:
     "learning_rate",
     type=float,
     default=None,
-    help="Default: 1e-3 for tiny models, 5e-5 otherwise.",
+    help="Default: 1e-3 for tiny models, 5e-5 for full fine-tuning, 5e-4 for LoRA.",
 )
 @click.option("--batch-size", default=8, show_default=True, help="Per-device batch size.")
 @click.option("--grad-accum", default=1, show_default=True, help="Gradient accumulation steps.")
@@ -51,6 +52,14 @@ def _resolved_model_path(name: str) -> str:
 @click.option("--max-target-length", type=int, default=None, help="Target tokens kept (default 128).")
 @click.option("--max-steps", default=-1, show_default=True, help="Stop after this many steps (overrides --epochs).")
 @click.option("--seed", default=0, show_default=True, help="Model initialisation and data order seed.")
+@click.option(
+    "--method",
+    type=click.Choice(["full", "lora"]),
+    default="full",
+    show_default=True,
+    help="Full fine-tuning, or LoRA adapters (peft) merged into the saved model.",
+)
+@click.option("--lora-rank", type=int, default=16, show_default=True, help="LoRA rank (with --method lora).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def tune(
     mixture: str,
@@ -64,6 +73,8 @@ def tune(
     max_target_length: int | None,
     max_steps: int,
     seed: int,
+    method: str,
+    lora_rank: int,
     quiet: bool,
 ) -> None:
     """Instruction-tune a model on MIXTURE (a directory written by `instr-select export`)."""
@@ -83,6 +94,8 @@ def tune(
         max_steps=max_steps,
         seed=seed,
         progress=progress_enabled(quiet),
+        method=method,
+        lora_rank=lora_rank,
     )
     loaded = load_mixture(mixture)
     texts = [r["prompt"] + r["completion"] for r in loaded.records]
@@ -96,6 +109,8 @@ def tune(
     }
     bundle = run_tune(bundle, loaded.records, config, out=out, provenance=provenance)
     info = bundle.info["training"]
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # data-parallel: the main process reports (and saved the model)
     click.echo(
         f"trained {bundle.name} ({info['model_kind']}) on {info['examples']} examples: {info['steps']} steps, "
         f"loss {info['first_logged_loss']} -> {info['last_logged_loss']}, {info['seconds']} s; saved to {out}"

@@ -21,11 +21,12 @@ class Budget:
     """The same training budget for every selection."""
 
     examples_per_task: int = 16
-    max_steps: int = 20
+    max_steps: int = 12
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None  # None: the tuning default of the model and method
     eval_examples: int = 30
-    max_source_length: int = 256
+    max_source_length: int = 192
+    method: str = "full"  # full fine-tuning or lora
 
 
 @dataclass
@@ -37,7 +38,7 @@ class CompareConfig:
     k: int = 5
     selectors: list[str] = field(default_factory=lambda: list(SELECTORS))
     seeds: int = 3
-    model: str = "tiny-t5"
+    model: str = "smollm2-135m"
     budget: Budget = field(default_factory=Budget)
     uncertainty_instances: int = 5
     uncertainty_perturbations: int = 5
@@ -70,9 +71,22 @@ class CompareConfig:
         budget = self.budget
         if self.uncertainty_candidates < 0:
             raise ConfigError(f"--uncertainty-candidates must be >= 0, got {self.uncertainty_candidates}")
+        if budget.method not in ("full", "lora"):
+            raise ConfigError(f"--method must be full or lora, not {budget.method!r}")
+        if budget.learning_rate is not None and budget.learning_rate <= 0:
+            raise ConfigError(f"--learning-rate must be positive, got {budget.learning_rate}")
         for name in ("examples_per_task", "max_steps", "batch_size", "eval_examples", "max_source_length"):
             if getattr(budget, name) <= 0:
                 raise ConfigError(f"budget {name} must be >= 1, got {getattr(budget, name)}")
+        from instr_select.tuning.train import MAX_PASSES
+
+        most = self.k * budget.examples_per_task * MAX_PASSES
+        if budget.max_steps * budget.batch_size > most:
+            raise ConfigError(
+                f"--max-steps {budget.max_steps} x --batch-size {budget.batch_size} cannot fit: -k {self.k} tasks x "
+                f"--examples-per-task {budget.examples_per_task} give at most {most} examples in {MAX_PASSES} passes "
+                "(lower --max-steps or raise --examples-per-task)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

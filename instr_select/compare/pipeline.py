@@ -13,7 +13,7 @@ from typing import Any
 
 from instr_select.atomic import write_json, write_text
 from instr_select.compare.config import CompareConfig
-from instr_select.compare.report import bar_chart, markdown, summarize
+from instr_select.compare.report import bar_chart, markdown, summarize, summary_chart
 from instr_select.errors import ConfigError
 from instr_select.provenance import command_line
 from instr_select.selection import SelectedTask
@@ -123,7 +123,9 @@ class Selectors:
 
         given = self.config.base_encoder if which == "base" else self.config.aligned_encoder
         if given:
-            return Path(given)
+            from instr_select.models import resolve_model
+
+            return Path(resolve_model(given))  # a folder, or a registry name such as minilm
         path = self.out / "encoders" / which
         if (path / "modules.json").is_file():
             return path
@@ -240,6 +242,7 @@ def train_selection(
         batch_size=budget.batch_size,
         learning_rate=budget.learning_rate,
         max_source_length=budget.max_source_length,
+        method=budget.method,
         seed=seed,
         progress=False,
     )
@@ -251,7 +254,9 @@ def train_selection(
 def evaluate_target(config: CompareConfig, bundle: Any, target: Task) -> dict[str, Any]:
     from instr_select.tuning.evaluate import evaluate_task
 
-    return evaluate_task(bundle, target, max_examples=config.budget.eval_examples, seed=0, keep_predictions=3)
+    return evaluate_task(
+        bundle, target, max_examples=config.budget.eval_examples, seed=0, keep_predictions=3, generation="auto"
+    )
 
 
 def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path | None = None) -> ComparisonResult:
@@ -282,10 +287,13 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
     baseline = {target.key: _baseline(config, base_model, target, out) for target in targets}
 
     cells: list[dict[str, Any]] = []
-    pending: dict[tuple[tuple[str, ...], int], list[dict[str, Any]]] = {}
-    for target in targets:
+    from instr_select.progress import say
+
+    # seed by seed, selector by selector: an interrupted run leaves whole (seed, selector) columns finished
+    for seed in range(config.seeds):
         for selector in config.selectors:
-            for seed in range(config.seeds):
+            pending: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for target in targets:
                 path = _cell_path(out, target.key, selector, seed)
                 if path.is_file():
                     cells.append(json.loads(path.read_text(encoding="utf-8")))
@@ -302,26 +310,42 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
                     "_task": target,
                     "_chosen": chosen,
                 }
-                pending.setdefault((tuple(sorted(cell["selection"])), seed), []).append(cell)
-
-    from instr_select.progress import bar, say
-
-    shown = bar(total=len(pending), desc="comparison cells", unit="training")
-    for number, ((_, seed), group) in enumerate(pending.items(), start=1):
-        selectors_in = ",".join(sorted({c["selector"] for c in group}))
-        first = group[0]["target"] + (f" and {len(group) - 1} more" if len(group) > 1 else "")
-        say()(f"[{number}/{len(pending)}] seed {seed}, {selectors_in}: training for {first}")
-        bundle, training = train_selection(config, base_model, pool, group[0]["_chosen"], seed)
-        for cell in group:
-            report = evaluate_target(config, bundle, cell.pop("_task"))
-            cell.pop("_chosen")
-            metric, score = primary_metric(report)
-            cell.update(metric=metric, score=score, shared_training=len(group), **training, report=report)
-            write_json(_cell_path(out, cell["target"], cell["selector"], cell["seed"]), cell)
-            cells.append(cell)
-        shown.update(1)
-    shown.close()
+                pending.setdefault(tuple(sorted(cell["selection"])), []).append(cell)
+            for number, group in enumerate(pending.values(), start=1):
+                first = group[0]["target"] + (f" and {len(group) - 1} more" if len(group) > 1 else "")
+                say()(f"seed {seed}, {selector} [{number}/{len(pending)}]: training for {first}")
+                bundle, training = train_selection(config, base_model, pool, group[0]["_chosen"], seed)
+                for cell in group:
+                    report = evaluate_target(config, bundle, cell.pop("_task"))
+                    cell.pop("_chosen")
+                    metric, score = primary_metric(report)
+                    gold_nll = report["metrics"]["gold_nll"]
+                    cell.update(metric=metric, score=score, gold_nll=gold_nll, shared_training=len(group), **training)
+                    cell["report"] = report
+                    write_json(_cell_path(out, cell["target"], cell["selector"], cell["seed"]), cell)
+                    cells.append(cell)
     return write_report(config, cells, baseline, setup_seconds, out)
+
+
+def rebuild_report(out: str | Path) -> ComparisonResult:
+    """The report of the cells finished so far (a partial report while a run continues)."""
+    out = Path(out)
+    run_file = out / "run.json"
+    if not run_file.is_file():
+        raise ConfigError(f"{out}: no comparison run here (no run.json)")
+    config = CompareConfig(**json.loads(run_file.read_text(encoding="utf-8"))["config"])
+    cells, baseline = [], {}
+    for path in sorted((out / "cells").glob("*/*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if path.stem == "no-tuning-seed0":
+            baseline[data["target"]] = {k: data.get(k) for k in ("metric", "score", "gold_nll")}
+        elif data.get("selector") in config.selectors:
+            cells.append(data)
+    if not cells:
+        raise ConfigError(f"{out}: no finished cell yet")
+    setup_file = out / "setup.json"
+    setup = json.loads(setup_file.read_text(encoding="utf-8")) if setup_file.is_file() else {}
+    return write_report(config, cells, baseline, setup, out)
 
 
 def _setup(selectors: Selectors, config: CompareConfig, out: Path) -> dict[str, float]:
@@ -335,8 +359,8 @@ def _setup(selectors: Selectors, config: CompareConfig, out: Path) -> dict[str, 
     return {s: recorded[s] for s in config.selectors}
 
 
-def _baseline(config: CompareConfig, base_model: str | Path, target: Task, out: Path) -> float:
-    """The untuned base model's score on the target (a reference column)."""
+def _baseline(config: CompareConfig, base_model: str | Path, target: Task, out: Path) -> dict[str, Any]:
+    """The untuned base model's score and gold-answer NLL on the target (a reference column)."""
     from instr_select.tuning.modeling import load_model
 
     path = _cell_path(out, target.key, "no-tuning", 0)
@@ -344,14 +368,17 @@ def _baseline(config: CompareConfig, base_model: str | Path, target: Task, out: 
         bundle = load_model(base_model)
         bundle.info["max_source_length"] = config.budget.max_source_length  # as the tuned cells truncate
         report = evaluate_target(config, bundle, target)
-        write_json(path, {"target": target.key, "report": report, "score": primary_metric(report)[1]})
-    return json.loads(path.read_text(encoding="utf-8"))["score"]
+        metric, score = primary_metric(report)
+        cell = {"target": target.key, "metric": metric, "score": score, "gold_nll": report["metrics"]["gold_nll"]}
+        write_json(path, {**cell, "report": report})
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {k: data.get(k) for k in ("metric", "score", "gold_nll")}
 
 
 def write_report(
     config: CompareConfig,
     cells: list[dict[str, Any]],
-    baseline: dict[str, float],
+    baseline: dict[str, dict[str, Any]],
     setup_seconds: dict[str, float],
     out: Path,
 ) -> ComparisonResult:
@@ -360,8 +387,18 @@ def write_report(
     summary = summarize(cells, config.selectors)
     summary["setup_seconds"] = setup_seconds
     text = markdown(summary, config.selectors, baseline)
-    title = f"{config.model}, k={config.k}, {config.seeds} seed(s), pool: {'+'.join(config.pool)}"
-    chart = bar_chart(summary, config.selectors, out / "chart.png", title)
+    seeds = len(summary.get("seeds", [])) or config.seeds
+    title = (
+        f"{config.model} ({config.budget.method}), k={config.k}, {seeds} seed(s), "
+        f"{len(summary['targets'])} targets, pool: {'+'.join(config.pool)}"
+    )
+    chart = bar_chart(summary, config.selectors, out / "chart.png", title, baseline)
+    summary_chart(
+        summary,
+        out / "summary.png",
+        "Each selector minus random on the same targets and seeds: mean over targets, 95% bootstrap CI\n"
+        f"{config.model} ({config.budget.method}), k={config.k}, {seeds} seed(s)",
+    )
     report_path = out / "report.md"
     write_json(
         out / "results.json", {"config": config.to_dict(), "summary": summary, "baseline": baseline, "cells": cells}

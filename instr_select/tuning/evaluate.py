@@ -20,7 +20,7 @@ from typing import Any
 from instr_select.errors import DataError
 from instr_select.tasks import Example, Task
 from instr_select.tuning.mixture import MixtureConfig, render_example, task_instruction
-from instr_select.tuning.modeling import ModelBundle, generate, target_nll
+from instr_select.tuning.modeling import ModelBundle, generate, options_nll, target_nll
 
 Progress = Callable[[int, int], None]
 
@@ -59,6 +59,30 @@ def sample_examples(task: Task, max_examples: int | None, seed: int = 0) -> list
     return examples
 
 
+MAX_LABELS = 8
+
+
+def label_set(task: Task) -> list[str]:
+    """A classification task's labels: its few distinct outputs, when every output repeats (else none).
+
+    Used as answer options for tasks whose examples carry none (e.g. NIV2 ``POS``/``NEG``), so such a
+    target is scored by ranking its labels, as a multiple-choice target is.
+    """
+    outputs = [ex.output.strip() for ex in task.examples if ex.output.strip()]
+    labels = sorted(set(outputs))
+    if not 1 < len(labels) <= MAX_LABELS or len(outputs) < 2 * len(labels):
+        return []
+    if min(outputs.count(label) for label in labels) < 2:
+        return []
+    return labels
+
+
+def answer_options(task: Task, examples: Sequence[Example]) -> list[list[str]]:
+    """Each example's options: its own where it has them, else the task's label set (maybe empty)."""
+    labels = label_set(task)
+    return [list(ex.options) if len(ex.options) > 1 else labels for ex in examples]
+
+
 def _batches(n: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
@@ -72,38 +96,53 @@ def evaluate_task(
     seed: int = 0,
     progress: Progress | None = None,
     keep_predictions: int = 20,
+    generation: str = "yes",
 ) -> dict[str, Any]:
-    """Score ``bundle`` on ``task``; returns the report (metrics in percent, counts, timings)."""
+    """Score ``bundle`` on ``task``; returns the report (metrics in percent, gold-answer NLL, timings).
+
+    ``generation``: ``yes`` (greedy answers for exact match and ROUGE-L), ``no``, or ``auto`` (only
+    when some example has no answer options to rank).
+    """
     examples = sample_examples(task, max_examples, seed)
     instruction = task_instruction(task, MixtureConfig())
     records = [render_example(task, ex, instruction) for ex in examples]
     prompts = [r["prompt"] for r in records]
-    mc_items = [i for i, ex in enumerate(examples) if len(ex.options) > 1]
-    total = len(_batches(len(prompts), batch_size)) + (1 if mc_items else 0)
+    options = answer_options(task, examples)
+    mc_items = [i for i, opts in enumerate(options) if len(opts) > 1]
+    if generation == "auto":
+        generation = "no" if len(mc_items) == len(examples) else "yes"
+    gen_batches = _batches(len(prompts), batch_size) if generation == "yes" else []
+    total = len(gen_batches) + 1 + (1 if mc_items else 0)
 
     start = time.perf_counter()
     predictions: list[str] = []
-    for done, (lo, hi) in enumerate(_batches(len(prompts), batch_size), start=1):
+    for done, (lo, hi) in enumerate(gen_batches, start=1):
         predictions += generate(bundle, prompts[lo:hi], max_new_tokens=max_new_tokens, batch_size=batch_size)
         if progress:
             progress(done, total)
     gen_seconds = time.perf_counter() - start
 
     rouge = RougeL()
-    em = [exact_match(p, ex.answers) for p, ex in zip(predictions, examples, strict=True)]
-    rl = [rouge(p, ex.answers) for p, ex in zip(predictions, examples, strict=True)]
+    em = [exact_match(p, ex.answers) for p, ex in zip(predictions, examples, strict=False)]
+    rl = [rouge(p, ex.answers) for p, ex in zip(predictions, examples, strict=False)]
+
+    # the gold answer's mean token NLL: a continuous score that moves before accuracy does
+    start = time.perf_counter()
+    gold = target_nll(bundle, prompts, [ex.output for ex in examples], batch_size=batch_size)
+    nll_seconds = time.perf_counter() - start
+    if progress:
+        progress(len(gen_batches) + 1, total)
 
     mc_correct: list[float] = []
     chosen: dict[int, str] = {}
     mc_seconds = 0.0
     if mc_items:
         start = time.perf_counter()
-        pairs = [(i, opt) for i in mc_items for opt in examples[i].options]
-        nll = target_nll(bundle, [prompts[i] for i, _ in pairs], [opt for _, opt in pairs], batch_size=batch_size)
         best: dict[int, tuple[float, str]] = {}
-        for (i, opt), value in zip(pairs, nll, strict=True):
-            if i not in best or value < best[i][0]:
-                best[i] = (float(value), opt)
+        for i in mc_items:  # the prompt is read once per example, its options scored from the cache
+            nll = options_nll(bundle, prompts[i], options[i])
+            j = int(nll.argmin())
+            best[i] = (float(nll[j]), options[i][j])
         for i in mc_items:
             chosen[i] = best[i][1]
             mc_correct.append(float(best[i][1] in examples[i].answers))
@@ -125,27 +164,32 @@ def evaluate_task(
             "rougeL": mean(rl),
             "mc_accuracy": mean(mc_correct),
             "mc_examples": len(mc_items),
+            "mc_options": "labels" if mc_items and not any(len(ex.options) > 1 for ex in examples) else "examples",
+            "gold_nll": round(float(gold.mean()), 4),
         },
         "timing": {
             "generation_seconds": round(gen_seconds, 3),
-            "generation_examples_per_second": round(len(prompts) / gen_seconds, 2) if gen_seconds else None,
+            "generation_examples_per_second": round(len(prompts) / gen_seconds, 2) if predictions else None,
             "mc_seconds": round(mc_seconds, 3),
+            "mc_examples_per_second": round(len(mc_items) / mc_seconds, 2) if mc_seconds else None,
+            "gold_nll_seconds": round(nll_seconds, 3),
         },
         "params": {
             "max_examples": max_examples,
             "batch_size": batch_size,
             "max_new_tokens": max_new_tokens,
             "seed": seed,
+            "generation": generation,
         },
         "predictions": [
             {
                 "input": ex.input[:300],
-                "prediction": pred,
+                "prediction": predictions[i] if i < len(predictions) else None,
                 "references": list(ex.answers),
+                "gold_nll": round(float(gold[i]), 4),
                 **({"mc_choice": chosen[i]} if i in chosen else {}),
             }
-            for i, (ex, pred) in enumerate(zip(examples, predictions, strict=True))
-            if i < keep_predictions
+            for i, ex in enumerate(examples[:keep_predictions])
         ],
     }
 

@@ -1,14 +1,17 @@
-"""Models for tuning and scoring: load (tiny, local or hub), save, prompt format, generation, NLL.
+"""Models for tuning and scoring: load (registry, tiny, local or hub), save, prompts, generation, NLL.
 
 Every path that trains, evaluates or scores goes through this module, so prompts, special
 tokens and truncation are the same everywhere:
 
-- encoder-decoder (T5): source = prompt + ``</s>``, target = completion + ``</s>``;
-- decoder-only (GPT-2 style): sequence = prompt + completion + eos, loss on the completion only.
+- decoder-only (SmolLM2, GPT-2 style): chat-template prompt + completion + eos, loss on the
+  completion only (prompt labels -100);
+- encoder-decoder (T5): source = prompt + ``</s>``, target = completion + ``</s>``.
 
-``tiny-t5`` / ``tiny-gpt2`` are small models built from a config with a byte-level BPE
-tokenizer trained on given texts: deterministic under a seed and fast on CPU, so the whole
-pipeline runs offline. The hub is used only when ``HF_HUB_OFFLINE=0`` is set explicitly.
+Truncation and padding are the tokenizer's (``truncation_side`` / ``padding_side``), batches are
+padded by transformers' ``DataCollatorForSeq2Seq``. ``smollm2-135m`` (the default) comes from
+the model registry; ``tiny-t5`` / ``tiny-gpt2`` are small models built from a config with a
+byte-level BPE tokenizer trained on given texts, deterministic and fast, for tests. The hub is
+used only when ``HF_HUB_OFFLINE=0`` is set explicitly.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 TINY_MODELS = ("tiny-t5", "tiny-gpt2")
+DEFAULT_TUNING_MODEL = "smollm2-135m"  # SmolLM2-135M-Instruct from the model registry (pip package, no download)
 MODEL_INFO_FILE = "instr_select_model.json"
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 DEFAULT_MAX_SOURCE_LENGTH = 512
@@ -159,13 +163,20 @@ def build_tiny(name: str, texts: Sequence[str], seed: int = 0, spec: TinySpec | 
     return ModelBundle(model, tokenizer, name == "tiny-t5", name, info)
 
 
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
 def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, bool]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+    quantization = getattr(config, "quantization_config", None)
+    if quantization is not None and str(_get(quantization, "quant_method")).lower().endswith("gguf"):
+        del config.quantization_config  # a GGUF dequantised to fp32 and saved: plain weights, trainable
     is_enc_dec = bool(getattr(config, "is_encoder_decoder", False))
     auto = AutoModelForSeq2SeqLM if is_enc_dec else AutoModelForCausalLM
-    model = auto.from_pretrained(source, local_files_only=local_only)
+    model = auto.from_pretrained(source, config=config, local_files_only=local_only)
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -174,8 +185,16 @@ def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, bool]:
     return model, tokenizer, is_enc_dec
 
 
+def _registry_causal_lm(name: str) -> bool:
+    from instr_select.models.registry import find_spec
+
+    spec = find_spec(name) if not Path(name).expanduser().exists() else None
+    return spec is not None and spec.kind == "causal-lm"
+
+
 def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0) -> ModelBundle:
-    """``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory, or a hub name."""
+    """``smollm2-135m`` (the default), ``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory,
+    or a hub name."""
     from instr_select.offline import ensure_offline
 
     ensure_offline()
@@ -184,6 +203,20 @@ def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, see
     name = str(name_or_path)
     if name in TINY_MODELS:
         bundle = build_tiny(name, texts or [], seed=seed)
+    elif _registry_causal_lm(name):
+        from instr_select.models import resolve_model
+
+        path = resolve_model(name, kind="causal-lm")
+        model, tokenizer, is_enc_dec = _from_pretrained(path, local_only=True)
+        info = {
+            "kind": "pretrained",
+            "base": name,
+            "path": path,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "max_source_length": DEFAULT_MAX_SOURCE_LENGTH,
+            "max_target_length": DEFAULT_MAX_TARGET_LENGTH,
+        }
+        bundle = ModelBundle(model, tokenizer, is_enc_dec, name, info)
     else:
         path = Path(name).expanduser()
         if path.exists():
@@ -202,6 +235,8 @@ def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, see
             raise DataError(path, "does not exist", "pass a model directory written by tune, or tiny-t5 / tiny-gpt2")
         else:
             bundle = _load_hub(name)
+    if bundle.info.get("kind") != "tiny":
+        bundle.info.setdefault("chat_template", bool(getattr(bundle.tokenizer, "chat_template", None)))
     if torch.cuda.is_available():
         bundle.model.to("cuda")
     bundle.model.eval()
@@ -275,47 +310,68 @@ def cpu_threads(bundle: ModelBundle) -> Iterator[None]:
 # ---- tokenization shared by training and scoring ----
 
 
-def encode_texts(bundle: ModelBundle, texts: Sequence[str], max_length: int, add_eos: bool) -> list[list[int]]:
-    """Token ids without the tokenizer's own specials; ``eos`` appended on request; keeps the tail."""
-    ids = bundle.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    eos = bundle.tokenizer.eos_token_id
-    out = []
-    for seq in ids:
-        seq = list(seq) + ([eos] if add_eos else [])
-        if len(seq) > max_length:
-            seq = seq[-max_length:] if not add_eos else seq[: max_length - 1] + [eos]
-        out.append(seq)
-    return out
+def chat_prompts(bundle: ModelBundle, prompts: Sequence[str]) -> list[str]:
+    """Prompts as one user turn of the model's chat template (then the assistant's start), where it has one."""
+    if not bundle.info.get("chat_template"):
+        return list(prompts)
+    tok = bundle.tokenizer
+    return [
+        tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+        for p in prompts
+    ]
+
+
+def _tokenize(bundle: ModelBundle, texts: Sequence[str], max_length: int, side: str) -> list[list[int]]:
+    tok = bundle.tokenizer
+    tok.truncation_side = side
+    return [
+        list(s) for s in tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    ]
 
 
 def encode_prompts(bundle: ModelBundle, prompts: Sequence[str]) -> list[list[int]]:
-    """Prompts keep their end (where the input sits) when too long; T5 sources end with eos."""
-    ids = bundle.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    """Chat-formatted prompts, cut on the left when too long (the input and the answer's start stay);
+    T5 sources end with eos."""
     eos, limit = bundle.tokenizer.eos_token_id, bundle.max_source_length
-    out = []
-    for seq in ids:
-        seq = list(seq)
-        if bundle.is_encoder_decoder:
-            seq = seq[-(limit - 1) :] + [eos] if limit > 1 else [eos]
-        else:
-            seq = seq[-limit:]
-        out.append(seq or [eos])
-    return out
+    if bundle.is_encoder_decoder:
+        ids = [s + [eos] for s in _tokenize(bundle, chat_prompts(bundle, prompts), max(limit - 1, 1), "left")]
+    else:
+        ids = _tokenize(bundle, chat_prompts(bundle, prompts), limit, "left")
+    return [s or [eos] for s in ids]
+
+
+def target_text(bundle: ModelBundle, target: str) -> str:
+    """One spelling of an answer wherever it is trained or scored: a plain decoder-only prompt ends with
+    ``Output:`` and the answer follows after one space; a chat turn or a T5 target starts bare."""
+    bare = target.lstrip()
+    plain_causal = not bundle.is_encoder_decoder and not bundle.info.get("chat_template")
+    return " " + bare if plain_causal else bare
 
 
 def encode_targets(bundle: ModelBundle, targets: Sequence[str]) -> list[list[int]]:
-    """Targets end with eos and are cut at ``max_target_length``."""
-    return encode_texts(bundle, targets, bundle.max_target_length, add_eos=True)
+    """Targets end with eos (the chat template's end of turn) and are cut at ``max_target_length``."""
+    eos, limit = bundle.tokenizer.eos_token_id, bundle.max_target_length
+    texts = [target_text(bundle, t) for t in targets]
+    return [s + [eos] for s in _tokenize(bundle, texts, max(limit - 1, 1), "right")]
 
 
-def _pad(seqs: Sequence[Sequence[int]], value: int, left: bool = False) -> list[list[int]]:
-    width = max(len(s) for s in seqs)
-    return [([value] * (width - len(s)) + list(s)) if left else (list(s) + [value] * (width - len(s))) for s in seqs]
+def features(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[str]) -> list[dict[str, list[int]]]:
+    """Model inputs with labels: T5 source/target; decoder-only prompt + target, the prompt masked (-100)."""
+    src, tgt = encode_prompts(bundle, prompts), encode_targets(bundle, targets)
+    if bundle.is_encoder_decoder:
+        return [{"input_ids": s, "attention_mask": [1] * len(s), "labels": t} for s, t in zip(src, tgt, strict=True)]
+    return [
+        {"input_ids": s + t, "attention_mask": [1] * (len(s) + len(t)), "labels": [-100] * len(s) + t}
+        for s, t in zip(src, tgt, strict=True)
+    ]
 
 
-def causal_features(prompt_ids: Sequence[int], target_ids: Sequence[int]) -> tuple[list[int], list[int]]:
-    """Decoder-only input ids and labels: the prompt's positions are masked with -100."""
-    return list(prompt_ids) + list(target_ids), [-100] * len(prompt_ids) + list(target_ids)
+def collator(bundle: ModelBundle) -> Any:
+    """Right padding: input ids with pad, labels with -100 (transformers' ``DataCollatorForSeq2Seq``)."""
+    from transformers import DataCollatorForSeq2Seq
+
+    bundle.tokenizer.padding_side = "right"
+    return DataCollatorForSeq2Seq(bundle.tokenizer, label_pad_token_id=-100, return_tensors="pt")
 
 
 def generate(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int = 32, batch_size: int = 16) -> list[str]:
@@ -331,17 +387,15 @@ def generate(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int = 
 def _generate_batch(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
     import torch
 
-    tok, device, pad = bundle.tokenizer, bundle.device, bundle.tokenizer.pad_token_id
-    ids = encode_prompts(bundle, prompts)
+    tok, pad = bundle.tokenizer, bundle.tokenizer.pad_token_id
     # decoder-only models continue the prompt: pad on the left so every prompt ends at the same column
     left = not bundle.is_encoder_decoder
-    rows = _pad(ids, pad, left=left)
-    mask = _pad([[1] * len(s) for s in ids], 0, left=left)
-    input_ids = torch.tensor(rows, device=device)
+    batch = tok.pad(
+        {"input_ids": encode_prompts(bundle, prompts)}, padding_side="left" if left else "right", return_tensors="pt"
+    ).to(bundle.device)
     with torch.no_grad():
         out = bundle.model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.tensor(mask, device=device),
+            **batch,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             num_beams=1,
@@ -349,7 +403,7 @@ def _generate_batch(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens:
             eos_token_id=tok.eos_token_id,
         )
     if left:
-        out = out[:, input_ids.shape[1] :]
+        out = out[:, batch["input_ids"].shape[1] :]
     return [text.strip() for text in tok.batch_decode(out, skip_special_tokens=True)]
 
 
@@ -372,20 +426,43 @@ def _nll_batch(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[st
     import torch
     import torch.nn.functional as F
 
-    model, device, pad = bundle.model, bundle.device, bundle.tokenizer.pad_token_id
-    src, tgt = encode_prompts(bundle, prompts), encode_targets(bundle, targets)
+    batch = collator(bundle)(features(bundle, prompts, targets)).to(bundle.device)
     with torch.no_grad():
         if bundle.is_encoder_decoder:
-            input_ids = torch.tensor(_pad(src, pad), device=device)
-            attention = torch.tensor(_pad([[1] * len(s) for s in src], 0), device=device)
-            labels = torch.tensor(_pad(tgt, -100), device=device)
-            logits = model(input_ids=input_ids, attention_mask=attention, labels=labels).logits
+            labels = batch["labels"]
+            logits = bundle.model(**batch).logits
         else:
-            pairs = [causal_features(s, t) for s, t in zip(src, tgt, strict=True)]
-            input_ids = torch.tensor(_pad([p[0] for p in pairs], pad), device=device)
-            attention = torch.tensor(_pad([[1] * len(p[0]) for p in pairs], 0), device=device)
-            labels = torch.tensor(_pad([p[1] for p in pairs], -100), device=device)[:, 1:]
-            logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
+            labels = batch.pop("labels")[:, 1:]
+            logits = bundle.model(**batch).logits[:, :-1]
         losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
         counts = (labels != -100).sum(dim=1).clamp(min=1)
         return (losses.sum(dim=1) / counts).cpu().numpy()
+
+
+def options_nll(bundle: ModelBundle, prompt: str, options: Sequence[str]) -> np.ndarray:
+    """Mean token NLL of each option given one prompt, as ``target_nll`` computes it; a decoder-only
+    model reads the prompt once and scores every option from its key/value cache."""
+    import numpy as np
+
+    if bundle.is_encoder_decoder or len(options) < 2:
+        return target_nll(bundle, [prompt] * len(options), list(options), batch_size=max(len(options), 1))
+    import torch
+    import torch.nn.functional as F
+
+    bundle.model.eval()
+    prompt_ids = encode_prompts(bundle, [prompt])[0]
+    targets = encode_targets(bundle, options)
+    device, pad = bundle.device, bundle.tokenizer.pad_token_id
+    width = max(len(t) for t in targets)
+    ids = torch.tensor([t + [pad] * (width - len(t)) for t in targets], device=device)
+    labels = torch.tensor([t + [-100] * (width - len(t)) for t in targets], device=device)
+    mask = torch.tensor([[1] * (len(prompt_ids) + len(t)) + [0] * (width - len(t)) for t in targets], device=device)
+    with torch.no_grad(), cpu_threads(bundle):
+        first = bundle.model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
+        cache = first.past_key_values
+        cache.batch_repeat_interleave(len(targets))
+        rest = bundle.model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=False).logits
+        logits = torch.cat([first.logits[:, -1:].expand(len(targets), -1, -1), rest[:, :-1]], dim=1)
+        losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        counts = (labels != -100).sum(dim=1).clamp(min=1)
+        return np.asarray((losses.sum(dim=1) / counts).cpu().numpy(), dtype=np.float64)

@@ -8,6 +8,7 @@ same command under ``accelerate launch`` or ``torchrun``; the Trainer handles th
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -17,20 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from instr_select.errors import ConfigError, DataError
 from instr_select.provenance import command_line, library_versions
-from instr_select.tuning.modeling import (
-    ModelBundle,
-    causal_features,
-    cpu_threads,
-    encode_prompts,
-    encode_targets,
-    save_model,
-)
+from instr_select.tuning.modeling import ModelBundle, collator, cpu_threads, features, save_model
 
 if TYPE_CHECKING:
     import datasets
 
 TINY_LEARNING_RATE = 1e-3  # models trained from scratch need a larger step than pretrained ones
 PRETRAINED_LEARNING_RATE = 5e-5  # SuperNI / Tk-Instruct T5 fine-tuning
+MAX_PASSES = 20  # --max-steps may cycle the mixture at most this many times
+LORA_LEARNING_RATE = 5e-4  # adapters start at zero and need a larger step
 
 
 @dataclass
@@ -49,53 +45,57 @@ class TuneConfig:
     seed: int = 0
     logging_steps: int = 10
     progress: bool = True
+    method: str = "full"  # "full" fine-tuning or "lora" (peft adapters, merged into the saved model)
+    lora_rank: int = 16
+    group_by_length: bool = True  # batches of similar length: less padding
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ConfigError("--epochs must be positive (or give --max-steps)")
         if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
             raise ConfigError("--batch-size and --grad-accum must be at least 1")
+        if self.method not in ("full", "lora"):
+            raise ConfigError(f"--method must be full or lora, not {self.method!r}")
+        if self.lora_rank < 1:
+            raise ConfigError(f"--lora-rank must be at least 1, not {self.lora_rank}")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ConfigError(f"--learning-rate must be positive, not {self.learning_rate}")
 
     def resolved_learning_rate(self, bundle: ModelBundle) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
-        return TINY_LEARNING_RATE if bundle.info.get("kind") == "tiny" else PRETRAINED_LEARNING_RATE
+        if bundle.info.get("kind") == "tiny":
+            return TINY_LEARNING_RATE
+        return LORA_LEARNING_RATE if self.method == "lora" else PRETRAINED_LEARNING_RATE
 
 
 def _features(bundle: ModelBundle, records: Sequence[dict[str, Any]]) -> list[dict[str, list[int]]]:
-    prompts = [r["prompt"] for r in records]
-    targets = [r["completion"] for r in records]
-    src, tgt = encode_prompts(bundle, prompts), encode_targets(bundle, targets)
-    if bundle.is_encoder_decoder:
-        return [{"input_ids": s, "attention_mask": [1] * len(s), "labels": t} for s, t in zip(src, tgt, strict=True)]
-    rows = []
-    for s, t in zip(src, tgt, strict=True):
-        ids, labels = causal_features(s, t)
-        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
-    return rows
+    return features(bundle, [r["prompt"] for r in records], [r["completion"] for r in records])
 
 
-class _CausalCollator:
-    """Right-pads input ids with pad, labels with -100."""
+def _add_lora(bundle: ModelBundle, config: TuneConfig) -> None:
+    """Wrap the model in peft LoRA adapters on every linear layer of the attention and MLP blocks."""
+    from peft import LoraConfig, get_peft_model
 
-    def __init__(self, pad_id: int) -> None:
-        self.pad_id = pad_id
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=2 * config.lora_rank,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="SEQ_2_SEQ_LM" if bundle.is_encoder_decoder else "CAUSAL_LM",
+    )
+    bundle.model = get_peft_model(bundle.model, lora)
 
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        import torch
 
-        width = max(len(f["input_ids"]) for f in features)
-
-        def pad(key: str, value: int) -> Any:
-            return torch.tensor([list(f[key]) + [value] * (width - len(f[key])) for f in features])
-
-        return {
-            "input_ids": pad("input_ids", self.pad_id),
-            "attention_mask": pad("attention_mask", 0),
-            "labels": pad("labels", -100),
-        }
+def check_budget(config: TuneConfig, examples: int, world_size: int = 1) -> None:
+    """More steps than the examples allow at this batch size (one epoch = a pass over them) is an error."""
+    per_step = config.batch_size * config.gradient_accumulation_steps * world_size
+    if config.max_steps > 0 and config.max_steps * per_step > examples * MAX_PASSES:
+        raise ConfigError(
+            f"--max-steps {config.max_steps} x batch {per_step} needs {config.max_steps * per_step} examples, but the "
+            f"mixture has {examples} (at most {MAX_PASSES} passes): lower --max-steps or --batch-size, "
+            f"or export more examples"
+        )
 
 
 def _as_records(records: Sequence[dict] | datasets.Dataset) -> list[dict[str, Any]]:
@@ -117,15 +117,20 @@ def tune(
 ) -> ModelBundle:
     """Train ``bundle`` on the records; save to ``out`` (with ``training_info.json``) when given."""
     import datasets
+    import torch
     import transformers
-    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer
 
     rows = _as_records(records)
     if config.max_source_length:
         bundle.info["max_source_length"] = config.max_source_length
     if config.max_target_length:
         bundle.info["max_target_length"] = config.max_target_length
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    check_budget(config, len(rows), world_size=world_size)
     transformers.set_seed(config.seed)
+    if config.method == "lora":
+        _add_lora(bundle, config)
     train_set = datasets.Dataset.from_list(_features(bundle, rows))
     lr = config.resolved_learning_rate(bundle)
     with tempfile.TemporaryDirectory(prefix="instr-select-tune-") as work:
@@ -148,21 +153,22 @@ def tune(
             remove_unused_columns=False,
             dataloader_num_workers=0,
             dataloader_pin_memory=False,
+            train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+            ddp_backend="gloo" if world_size > 1 and not torch.cuda.is_available() else None,
         )
-        if bundle.is_encoder_decoder:
-            collator = DataCollatorForSeq2Seq(bundle.tokenizer, model=bundle.model, label_pad_token_id=-100)
-            trainer = Seq2SeqTrainer(model=bundle.model, args=args, train_dataset=train_set, data_collator=collator)
-        else:
-            collator = _CausalCollator(bundle.tokenizer.pad_token_id)
-            trainer = Trainer(model=bundle.model, args=args, train_dataset=train_set, data_collator=collator)
+        trainer_class = Seq2SeqTrainer if bundle.is_encoder_decoder else Trainer
+        trainer = trainer_class(model=bundle.model, args=args, train_dataset=train_set, data_collator=collator(bundle))
         from instr_select.progress import use_bar
 
         use_bar(trainer, "tuning", quiet=not config.progress)
+        trainable = sum(p.numel() for p in bundle.model.parameters() if p.requires_grad)
         start = time.perf_counter()
         with cpu_threads(bundle):
             result = trainer.train()
         seconds = time.perf_counter() - start
         history = [h for h in trainer.state.log_history if "loss" in h]
+    if config.method == "lora":
+        bundle.model = bundle.model.merge_and_unload()  # a plain model again: loads and scores like any other
     bundle.model.eval()
     training = {
         "base_model": bundle.name,
@@ -172,12 +178,15 @@ def tune(
         "seed": config.seed,
         "examples": len(rows),
         "steps": result.global_step,
+        "world_size": args.world_size,
+        "examples_seen": result.global_step * config.batch_size * config.gradient_accumulation_steps * args.world_size,
         "train_loss": result.training_loss,
         "first_logged_loss": history[0]["loss"] if history else None,
         "last_logged_loss": history[-1]["loss"] if history else None,
         "seconds": round(seconds, 2),
         "examples_per_second": result.metrics.get("train_samples_per_second"),
-        "versions": library_versions("torch", "transformers", "datasets", "accelerate"),
+        "trainable_parameters": trainable,
+        "versions": library_versions("torch", "transformers", "datasets", "accelerate", "peft"),
         "command": command_line(),
         **(provenance or {}),
     }

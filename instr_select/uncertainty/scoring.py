@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -219,6 +220,32 @@ class ScoreCache:
         write_json(self._path(task), record, indent=None)
 
 
+def world() -> tuple[int, int]:
+    """(rank, number of processes) under ``torchrun`` / ``accelerate launch``; (0, 1) otherwise."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _barrier() -> None:
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dist.barrier()
+
+
+def _score_shard(scorer: Scorer, tasks: list[Task], config: ScoreConfig, cache: ScoreCache, progress: bool) -> None:
+    """Data-parallel: each process scores every world-th task into the shared cache, then all wait."""
+    from instr_select.progress import bar
+
+    rank, size = world()
+    mine = tasks[rank::size]
+    for task in bar(mine, quiet=not progress, desc=f"scoring tasks (process {rank})", unit="task"):
+        if cache.get(task) is None:
+            cache.put(task, score_task(scorer, task, config))
+    _barrier()
+
+
 def score_tasks(
     scorer: Scorer,
     tasks: Iterable[Task],
@@ -227,11 +254,18 @@ def score_tasks(
     progress: bool = True,
     on_score: Callable[[TaskScore], None] | None = None,
 ) -> list[TaskScore]:
-    """Score every task (cached and resumable when ``cache_dir`` is given), with a progress bar."""
+    """Score every task (cached and resumable when ``cache_dir`` is given), with a progress bar.
+
+    Under ``torchrun``/``accelerate launch`` the processes split the tasks and meet in the cache.
+    """
     from instr_select.progress import bar as progress_bar
 
     tasks = list(tasks)
     cache = ScoreCache(cache_dir, scorer.model_id, config) if cache_dir is not None else None
+    if world()[1] > 1:
+        if cache is None:
+            raise ConfigError("data-parallel scoring shares the scores through the cache: drop --no-cache")
+        _score_shard(scorer, tasks, config, cache, progress)
     scores: list[TaskScore] = []
     reused = 0
     bar = progress_bar(tasks, quiet=not progress, desc="scoring tasks", unit="task")
