@@ -179,3 +179,14 @@ def test_real_minilm_loads_and_embeds(tmp_path: Path, monkeypatch: pytest.Monkey
     similarities = [float(vectors[0] @ v) for v in vectors[1:]]
     assert similarities == pytest.approx([0.6945, 0.9429, 0.2568], abs=2e-3)
     assert "sentence_transformers" in sys.modules
+
+
+def test_cache_entry_without_manifest_is_rebuilt(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_distribution(site, "fake-model", "1.0", {f"fakepkg/model/{k}": v for k, v in MODEL_FILES.items()})
+    register(monkeypatch, package_spec("fake", "fake-model", {k: sha(v) for k, v in MODEL_FILES.items()}))
+    stale = site.parent / "cache" / "models" / "fake"
+    stale.mkdir(parents=True)
+    (stale / "instr-select-model.json").write_text("{}")  # an interrupted or older cache entry
+    path = Path(resolve_model("fake"))
+    assert path == stale and not (path / "instr-select-model.json").exists()
+    assert (path / "registry.json").is_file()

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from instr_select.atomic import atomic_directory, write_json
+from instr_select.atomic import atomic_directory, overwrite_allowed, write_json
 from instr_select.errors import ConfigError
 from instr_select.models.specs import Distilled, GgufFile, ModelSpec, PackageFile, PackageFiles, ZipParts
 from instr_select.offline import ensure_offline
@@ -142,6 +142,8 @@ def _dequantise_gguf(spec: ModelSpec, src: GgufFile, tmp: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     model.hf_quantizer = None  # the weights are plain fp32 now; save_pretrained refuses a quantised model
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config  # else the Trainer refuses to train the saved copy
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
 
@@ -179,7 +181,8 @@ def materialise(spec: ModelSpec) -> Path:
     started = time.perf_counter()
     log.info("materialising model %s into %s", spec.name, out)
     src = spec.source
-    with atomic_directory(out) as tmp:
+    # the folder is the registry's own (a cache entry without a readable manifest is rebuilt)
+    with overwrite_allowed(out), atomic_directory(out) as tmp:
         expected: dict[str, str] | None = None
         if isinstance(src, PackageFiles):
             _copy_package_files(spec, src, tmp)
