@@ -159,6 +159,11 @@ def _distil(spec: ModelSpec, src: Distilled, tmp: Path) -> None:
             f"model {spec.name!r} is distilled with model2vec, which cannot be imported ({exc}); "
             "install it with: pip install 'model2vec==0.10.0' 'skeletoken==0.6.1'"
         ) from None
+    from model2vec.distill import inference
+
+    from instr_select.progress import bar
+
+    inference.tqdm = bar  # model2vec's own bar, drawn the project's way (stderr, off when not a terminal)
     distill(base, pca_dims=src.pca_dims).save_pretrained(str(tmp))
 
 
