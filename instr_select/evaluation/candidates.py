@@ -26,8 +26,8 @@ from typing import Any
 
 from instr_select.encoder.pairs import seeded
 from instr_select.evaluation.holdout import Query, dataset_level, hold_out_templates
-from instr_select.evaluation.retrieval_eval import Benchmark
-from instr_select.evaluation.trec import Qrels, Run, doc_id, measure
+from instr_select.evaluation.retrieval_eval import Benchmark, run_benchmark
+from instr_select.evaluation.trec import Qrels, doc_id, measure
 from instr_select.tasks import TaskCollection
 
 FORMAT_KEYWORDS = frozenset(
@@ -136,17 +136,6 @@ def prepare_splits(
         for b in benchmarks
     }
     return Splits(index, train, benchmarks, dev)
-
-
-def run_benchmark(retriever, bench: Benchmark, k: int = 10) -> Run:
-    """Rank with the leakage guard off (the held-out query text is never in the index as its own task)."""
-    run: Run = {}
-    for query in bench.queries:
-        results = retriever.search(
-            query.text, k=k, meta_datasets=[bench.meta_dataset], exclude_keys=query.exclude_keys, guard=False
-        )
-        run[query.query_id] = {doc_id(r.key): float(r.score) for r in results}
-    return run
 
 
 def score_index(index, splits: Splits, method: str = "dense", k: int = 10) -> dict[str, dict[str, dict[str, float]]]:
