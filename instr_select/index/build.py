@@ -23,6 +23,7 @@ from instr_select.index.store import (
     ENCODER_DIR,
     FAISS_FILE,
     INSTRUCTIONS_FILE,
+    ONNX_DIR,
     STATIC_DIR,
     TASKS_FILE,
     VECTORS_FILE,
@@ -38,6 +39,7 @@ from instr_select.textview import view_all
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 1024  # also the progress bar's step
+ONNX_CHECK_TEXTS = 32  # instructions an ONNX export must reproduce before it is kept
 
 
 def _embed(handle: EncoderHandle, texts: list[str]) -> np.ndarray:
@@ -161,9 +163,14 @@ def _build_locked(tasks, encoder, out: Path, factory, command, extra, text_view)
         if handle.static is not None:
             handle.static.save(tmp / STATIC_DIR)
         manifest = index.manifest
+        if handle.static is None and handle.model is not None:
+            from instr_select.index.onnx_query import export_onnx
+
+            if export_onnx(handle.model, tmp / ONNX_DIR, index.search_texts[:ONNX_CHECK_TEXTS]):
+                manifest.encoder["query_path"] = "onnx"
         if handle.hash in ("in-memory", "unhashed"):
             manifest.encoder["hash"] = dir_hash(tmp / ENCODER_DIR)
-        manifest.encoder["files_hash"] = files_hash(query_files(tmp, handle.query_path), tmp)
+        manifest.encoder["files_hash"] = files_hash(query_files(tmp, manifest.encoder["query_path"]), tmp)
         manifest.command = command or command_line()
         manifest.bm25 = _bm25_params()
         manifest.extra = dict(extra or {})
@@ -195,7 +202,7 @@ def _add_locked(index_dir: Path, tasks, command: str | None) -> Path:
         raise ConfigError("no instructions to add (the sources hold no tasks)")
     new_vectors = _embed(_AsHandle(index.encoder, index.dim), view_all(texts, index.manifest.text_view))
     with atomic_directory(index_dir, markers=(MANIFEST_FILE,)) as tmp:
-        for name in (ENCODER_DIR, STATIC_DIR):
+        for name in (ENCODER_DIR, STATIC_DIR, ONNX_DIR):
             if (index_dir / name).is_dir():
                 shutil.copytree(index_dir / name, tmp / name)
         faiss_store.add(index.faiss_index, new_vectors, first)

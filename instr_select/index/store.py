@@ -20,6 +20,7 @@ INSTRUCTIONS_FILE = "instructions.jsonl"
 TASKS_FILE = "tasks.jsonl"
 ENCODER_DIR = "encoder"
 STATIC_DIR = "static"
+ONNX_DIR = "onnx"
 BM25_DIR = "bm25"
 SMALL_BATCH = 16  # queries searched on one thread
 
@@ -66,7 +67,8 @@ def task_records(tasks, first_id: int = 0, first_index: int = 0) -> tuple[list[T
 
 
 def query_files(directory: Path, query_path: str) -> list[Path]:
-    root = directory / (STATIC_DIR if query_path == "numpy" else ENCODER_DIR)
+    """The files the query encoder reads (hashed into the manifest's ``files_hash``)."""
+    root = directory / {"numpy": STATIC_DIR, "onnx": ONNX_DIR}.get(query_path, ENCODER_DIR)
     return [p for p in root.rglob("*") if p.is_file() and p.name != "README.md"]
 
 
@@ -452,6 +454,11 @@ def _load_query_encoder(directory: Path, manifest: Manifest):
         from instr_select.index.static import NumpyStaticEncoder
 
         encoder = NumpyStaticEncoder.load(directory / STATIC_DIR, normalize=bool(manifest.encoder.get("normalize")))
+        got = encoder.dim
+    elif manifest.encoder["query_path"] == "onnx":
+        from instr_select.index.onnx_query import OnnxEncoder
+
+        encoder = OnnxEncoder.load(directory / ONNX_DIR)
         got = encoder.dim
     else:
         from instr_select.index.encoders import load_sentence_transformer, resolve_encoder
