@@ -132,18 +132,24 @@ def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
     write_json(path, payload)
 
 
+def _output_option(default: str | None, help: str):
+    """``--out`` (``-o``/``--output``: old spellings, kept for a release) for a file a command writes."""
+    return click.option(
+        "--out",
+        "-o",
+        "--output",
+        "output",
+        type=click.Path(dir_okay=False),
+        default=default,
+        show_default=default is not None,
+        help=f"{help} (-o/--output: old spellings).",
+    )
+
+
 @click.command()
 @click.option("--selector", default="uncertainty", show_default=True, type=click.Choice(SELECTOR_NAMES))
 @click.option("-k", "n", type=int, default=10, show_default=True, help="Number of tasks to select.")
-@click.option(
-    "--out",
-    "-o",
-    "--output",
-    "output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the selection JSON here (-o/--output: old spellings).",
-)
+@_output_option(None, "Write the selection JSON here")
 @click.option("--scores", "scores_out", type=click.Path(dir_okay=False), default=None, help="Write all scores (JSON).")
 @_model_option("smollm2-135m")
 @_pool_options
@@ -186,16 +192,7 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
 
 
 @click.command()
-@click.option(
-    "--out",
-    "-o",
-    "--output",
-    "output",
-    type=click.Path(dir_okay=False),
-    default="taskmap.png",
-    show_default=True,
-    help="PNG to write (-o/--output: old spellings).",
-)
+@_output_option("taskmap.png", "PNG to write")
 @click.option(
     "--csv", "csv_out", type=click.Path(dir_okay=False), default=None, help="Scores CSV (default: beside -o)."
 )

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
+from instr_select.offline import ensure_offline, hub_allowed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,10 +80,6 @@ def format_prompt(instruction: str, input: str) -> str:
     if input:
         return f"{instruction}\n\nInput: {input}\nOutput:"
     return f"{instruction}\n\nOutput:"
-
-
-def _hub_allowed() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no")
 
 
 def _train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
@@ -195,8 +192,6 @@ def _registry_causal_lm(name: str) -> bool:
 def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0) -> ModelBundle:
     """``smollm2-135m`` (the default), ``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory,
     or a hub name."""
-    from instr_select.offline import ensure_offline
-
     ensure_offline()
     import torch
 
@@ -247,7 +242,7 @@ def _load_hub(name: str) -> ModelBundle:
     try:
         model, tokenizer, is_enc_dec = _from_pretrained(name, local_only=True)
     except Exception:
-        if not _hub_allowed():
+        if not hub_allowed():
             raise ConfigError(
                 f"model {name!r} is not a local directory or cached, and the Hugging Face hub is unreachable offline "
                 f"(pass a local path saved with save_pretrained, use tiny-t5 / tiny-gpt2, "
