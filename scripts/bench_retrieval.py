@@ -33,11 +33,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_query import QUERY  # noqa: E402
 
-from instr_select.evaluation.candidates import HEADLINE, prepare_splits, score_index  # noqa: E402
-
-COLUMNS = (("p3-dataset", "Success@1"), ("p3-dataset", "RR@10"), ("niv2-category", "nDCG@10"))
-COLUMNS += (("bigbench-keyword", "nDCG@10"),)
-
+from instr_select.evaluation.candidates import candidate_table, prepare_splits, score_index  # noqa: E402
 
 # The child reports its own peak (VmHWM of its post-exec address space): ru_maxrss of a child forked
 # from this large process would count the parent's pages copied before exec.
@@ -141,34 +137,20 @@ def main() -> None:
 
 
 def print_table(rows: dict[str, dict], splits) -> None:
-    sizes = {b.name: (len(splits.part(b, "dev")), len(splits.part(b, "test"))) for b in splits.benchmarks}
-    print(
-        "held-out queries (dev / test): "
-        + ", ".join(f"{name} {dev} / {test}" for name, (dev, test) in sizes.items())
-        + "; guard off; table = test part, 'dev' = the headline measures on the dev part"
-    )
-    head = ["system"] + [f"{b} {m}" for b, m in COLUMNS] + ["dev P3 / NIV2 / BB"]
-    head += ["build s", "align s", "cold query ms", "query MB", "query path"]
-    print("| " + " | ".join(head) + " |")
-    print("| --- | " + " | ".join("---:" for _ in head[1:-1]) + " | --- |")
-    bm25_done = False
-    for name, row in rows.items():
-        for method, scores in row["scores"].items():
-            if method == "bm25":
-                if bm25_done:
-                    continue
-                bm25_done, label = True, "bm25"
-            else:
-                label = name if method == "dense" else f"{name} + bm25 (hybrid)"
-            cells = [f"{scores[b]['test'][m]:.4f}" for b, m in COLUMNS]
-            dev = " / ".join(
-                f"{scores[b]['dev'][HEADLINE[b]]:.3f}" for b in ("p3-dataset", "niv2-category", "bigbench-keyword")
-            )
-            cost = [f"{row['build_s']:.0f}", f"{row['align_s']:.0f}", f"{row['cold_query_s'] * 1000:.0f}"]
-            cost += [f"{row['query_peak_mb']}", row["query_path"]]
-            if method == "bm25":  # built inside that candidate's index; its cold query was not timed alone
-                cost = ["-", "-", "-", "-", "bm25s"]
-            print("| " + " | ".join([label, *cells, dev, *cost]) + " |")
+    def cost(name: str, method: str) -> list[str]:
+        if method == "bm25":  # built inside that candidate's index; its cold query was not timed alone
+            return ["-", "-", "-", "-", "bm25s"]
+        row = rows[name]
+        return [
+            f"{row['build_s']:.0f}",
+            f"{row['align_s']:.0f}",
+            f"{row['cold_query_s'] * 1000:.0f}",
+            f"{row['query_peak_mb']}",
+            row["query_path"],
+        ]
+
+    head = ("build s", "align s", "cold query ms", "query MB", "query path")
+    print(candidate_table({name: row["scores"] for name, row in rows.items()}, splits, head, cost))
 
 
 if __name__ == "__main__":

@@ -150,3 +150,32 @@ def test_duplicated_elsewhere_bounds_success_at_1():
     by_dataset = dataset_level(queries, train)
     assert [sorted(q.relevant) for q in by_dataset] == [["p3:cbt/CN", "p3:cbt/NE"]] * 2 + [["p3:imdb"]]
     assert duplicated_elsewhere(train, by_dataset) == [False, False, False]
+
+
+def test_candidate_table_for_an_installed_encoder(cli, data_dir, tmp_path):
+    """--encoder prints the README's candidate table; its cells are the numbers written to results.json."""
+    out = tmp_path / "cand"
+    result = cli("eval-retrieval", "--encoder", "minilm-static", "--out", str(out), "--data-dir", str(data_dir))
+    assert result.code == 0, result.err
+    rows = {line.split(" | ")[0].strip("| "): line for line in result.out.splitlines() if line.startswith("| ")}
+    assert {"bm25", "minilm-static", "minilm-static + bm25 (hybrid)"} <= set(rows)
+    report = json.loads((out / "results.json").read_text())
+    scores = report["results"]["minilm-static"]
+    for label, method in (("minilm-static", "dense"), ("bm25", "bm25")):
+        cells = [c.strip() for c in rows[label].strip("| ").split(" | ")]
+        assert cells[1] == f"{scores[method]['p3-dataset']['test']['Success@1']:.4f}"
+        assert cells[3] == f"{scores[method]['niv2-category']['test']['nDCG@10']:.4f}"
+        assert cells[4] == f"{scores[method]['bigbench-keyword']['test']['nDCG@10']:.4f}"
+    assert scores["dense"] != scores["bm25"]  # the encoder changes the ranking
+    assert report["queries"]["niv2-category"]["test"] > 100
+    assert (out / "results.md").read_text().strip() in result.out
+
+
+def test_candidate_mode_bad_input(cli, data_dir, tmp_path):
+    result = cli("eval-retrieval", "--align", "--out", str(tmp_path / "a"), "--data-dir", str(data_dir))
+    assert result.code == 2 and "--align needs --encoder" in result.err and len(result.err.strip().splitlines()) == 1
+    result = cli(
+        "eval-retrieval", "--encoder", "no-such-model", "--out", str(tmp_path / "b"), "--data-dir", str(data_dir)
+    )
+    assert result.code == 2 and "minilm-static" in result.err and len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()

@@ -34,6 +34,25 @@ def _none(value: str | None) -> str | None:
     "--niv2", "niv2_source", default="niv2", show_default=True, help="NIV2 source for category nDCG@10; 'none' to skip."
 )
 @click.option(
+    "--bigbench",
+    "bigbench_source",
+    default="bigbench",
+    show_default=True,
+    help="BIG-bench source of the candidate splits (with --encoder); 'none' to skip.",
+)
+@click.option(
+    "--encoder",
+    "encoders",
+    multiple=True,
+    help="Score this encoder (registry name or model folder; repeatable) on the candidate splits of the README's"
+    " table (unseen P3 templates by dataset, unseen NIV2 and BIG-bench tasks), beside BM25 and hybrid.",
+)
+@click.option(
+    "--align",
+    is_flag=True,
+    help="With --encoder: also align each encoder with the default index's recipe on the splits' training part.",
+)
+@click.option(
     "--min-templates", type=int, default=4, show_default=True, help="Hold out one template of datasets with this many."
 )
 @click.option("--niv2-max-queries", type=int, default=None, help="Subsample NIV2 queries (seeded).")
@@ -58,6 +77,9 @@ def eval_retrieval(
     out: str,
     p3_source: str,
     niv2_source: str,
+    bigbench_source: str,
+    encoders: tuple[str, ...],
+    align: bool,
     min_templates: int,
     niv2_max_queries: int | None,
     aligned_encoder: str | None,
@@ -73,10 +95,25 @@ def eval_retrieval(
     as_json: bool,
     data_dir: str | None,
 ) -> None:
-    """Leave-out evaluation: P3 held-out templates (Success@1, RR@10, R@5; by file and by dataset) and NIV2 categories (nDCG@10)."""
+    """Leave-out evaluation of BM25, encoders and hybrid fusion on instructions the index never saw.
+
+    With --encoder: the candidate table of the README (P3 templates by dataset, Success@1 / RR@10;
+    NIV2 and BIG-bench tasks by category and keyword, nDCG@10; dev and test parts). Without it: a
+    from-scratch static encoder, untrained and aligned, on P3 templates (by file and by dataset) and
+    NIV2 categories.
+    """
     from instr_select.encoder.train import AlignConfig
     from instr_select.errors import ConfigError
     from instr_select.evaluation.retrieval_eval import EvalConfig, evaluate_retrieval, results_table
+
+    command = shlex.join(["instr-select", *sys.argv[1:]])
+    if encoders:
+        if aligned_encoder is not None:
+            raise ConfigError("--aligned-encoder is for the from-scratch evaluation; with --encoder use --align")
+        _candidates(encoders, align, p3_source, niv2_source, bigbench_source, aggregate, seed, out, as_json, data_dir)
+        return
+    if align:
+        raise ConfigError("--align needs --encoder (the encoders to align)")
 
     if min_templates < 2:
         raise ConfigError(f"--min-templates must be 2 or more, not {min_templates}")
@@ -108,10 +145,38 @@ def eval_retrieval(
         out,
         data_dir=data_dir,
         progress=lambda line: click.echo(line, err=True),
-        command=shlex.join(["instr-select", *sys.argv[1:]]),
+        command=command,
     )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(results_table(report["results"]))
         click.echo(f"written to {out} (results.json, results.md, *.run, *.qrels)")
+
+
+def _candidates(encoders, align, p3_source, niv2_source, bigbench_source, aggregate, seed, out, as_json, data_dir):
+    from instr_select.errors import ConfigError
+    from instr_select.evaluation.candidates import evaluate_candidates, prepare_splits
+    from instr_select.loaders import load_source
+    from instr_select.offline import ensure_offline
+
+    ensure_offline()
+    sources = {"promptsource": p3_source, "niv2": niv2_source, "bigbench": bigbench_source}
+    loaded = {name: load_source(spec, data_dir=data_dir) for name, spec in sources.items() if _none(spec)}
+    if not loaded:
+        raise ConfigError("nothing to evaluate: give --p3, --niv2 or --bigbench")
+    splits = prepare_splits(seed=seed, loaded=loaded)
+    report = evaluate_candidates(
+        list(encoders),
+        splits,
+        out,
+        align=align,
+        aggregate=aggregate,
+        progress=lambda line: click.echo(line, err=True),
+        command=shlex.join(["instr-select", *sys.argv[1:]]),
+    )
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in report.items() if k != "table"}, indent=2))
+    else:
+        click.echo(report["table"])
+        click.echo(f"written to {out} (results.json, results.md)")

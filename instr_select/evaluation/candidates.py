@@ -138,13 +138,15 @@ def prepare_splits(
     return Splits(index, train, benchmarks, dev)
 
 
-def score_index(index, splits: Splits, method: str = "dense", k: int = 10) -> dict[str, dict[str, dict[str, float]]]:
-    """{benchmark: {part (dev/test/all): {measure: value}}} for one index and retrieval method."""
+def score_index(
+    index, splits: Splits, method: str = "dense", k: int = 10, aggregate: str = "max"
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{benchmark: {part (dev/test/all): {measure: value}}} for one index, retrieval method and aggregate."""
     from instr_select.retrieval import Retriever
 
     if method != "bm25":
         _embed_queries_once(index, [q.text for b in splits.benchmarks for q in b.queries])
-    retriever = Retriever(index, method)
+    retriever = Retriever(index, method, aggregate)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for bench in splits.benchmarks:
         run = run_benchmark(retriever, bench, k)
@@ -174,16 +176,117 @@ def _embed_queries_once(index, texts: list[str]) -> None:
     index.encode_queries = cached
 
 
-def evaluate_encoder(encoder: Any, splits: Splits, methods=("dense", "hybrid"), text_view: str = "readable"):
+def evaluate_encoder(
+    encoder: Any, splits: Splits, methods=("dense", "hybrid"), text_view: str = "readable", aggregate: str = "max"
+):
     """Index ``splits.index`` with ``encoder`` and score each method; also the embedding time in seconds."""
     from instr_select.index import InstructionIndex
 
     started = time.perf_counter()
     index = InstructionIndex.from_tasks(splits.index, encoder, text_view=text_view)
     embed_seconds = time.perf_counter() - started
-    return {method: score_index(index, splits, method) for method in methods}, embed_seconds, index
+    scores = {method: score_index(index, splits, method, aggregate=aggregate) for method in methods}
+    return scores, embed_seconds, index
 
 
 def headline(scores: dict[str, dict[str, dict[str, float]]], part: str) -> dict[str, float]:
     """The one number per benchmark that the targets name (Success@1 for P3, nDCG@10 otherwise)."""
     return {bench: parts[part][HEADLINE[bench]] for bench, parts in scores.items()}
+
+
+COLUMNS = (
+    ("p3-dataset", "Success@1"),
+    ("p3-dataset", "RR@10"),
+    ("niv2-category", "nDCG@10"),
+    ("bigbench-keyword", "nDCG@10"),
+)
+
+
+def candidate_table(
+    rows: dict[str, dict[str, dict]],
+    splits: Splits,
+    extra_head: tuple[str, ...] = (),
+    extra: Callable[[str, str], list[str]] | None = None,
+) -> str:
+    """The candidate table (test part; the headline measures of the dev part beside it).
+
+    ``rows``: {candidate: {method (dense/hybrid/bm25): score_index() result}}; BM25 is printed
+    once (it does not depend on the encoder). ``extra(candidate, method)`` adds cells (costs).
+    """
+    sizes = {b.name: (len(splits.part(b, "dev")), len(splits.part(b, "test"))) for b in splits.benchmarks}
+    names = [b.name for b in splits.benchmarks]
+    columns = [(b, m) for b, m in COLUMNS if b in names]
+    lines = [
+        "held-out queries (dev / test): "
+        + ", ".join(f"{name} {dev} / {test}" for name, (dev, test) in sizes.items())
+        + "; guard off; table = test part, 'dev' = the headline measures on the dev part",
+        "",
+    ]
+    head = ["system", *(f"{b} {m}" for b, m in columns), "dev " + " / ".join(names), *extra_head]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("| --- | " + " | ".join("---:" for _ in head[1:]) + " |")
+    bm25_done = False
+    for name, by_method in rows.items():
+        for method, scores in by_method.items():
+            if method == "bm25":
+                if bm25_done:
+                    continue
+                bm25_done, label = True, "bm25"
+            else:
+                label = name if method == "dense" else f"{name} + bm25 (hybrid)"
+            cells = [f"{scores[b]['test'][m]:.4f}" for b, m in columns]
+            dev = " / ".join(f"{scores[b]['dev'][HEADLINE[b]]:.3f}" for b in names)
+            lines.append("| " + " | ".join([label, *cells, dev, *(extra(name, method) if extra else [])]) + " |")
+    return "\n".join(lines)
+
+
+def evaluate_candidates(
+    encoders: list[str],
+    splits: Splits,
+    out: str | Path,
+    align: bool = False,
+    aggregate: str = "max",
+    progress: Callable[[str], None] = print,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Score BM25 and each encoder (dense and hybrid) on ``splits``; with ``align``, each encoder
+    also aligned with the default index's recipe on ``splits.train``. Writes results.json and
+    results.md (the candidate table) under ``out`` (atomically); returns results.json's content."""
+    import json
+
+    from instr_select.atomic import atomic_directory
+    from instr_select.encoder.train import AlignConfig, train_encoder
+    from instr_select.index.default import read_recipe
+    from instr_select.provenance import command_line
+
+    recipe, origin = read_recipe()
+    started = time.time()
+    rows: dict[str, dict[str, dict]] = {}
+    with atomic_directory(out) as staged:
+        plan: list[tuple[str, Any]] = [(name, name) for name in encoders]
+        for name in encoders:
+            if align:
+                folder = staged / "encoders" / f"{Path(name).name}-aligned"
+                config = AlignConfig(**{k: v for k, v in recipe["alignment"].items() if k != "sources"})
+                progress(f"aligning {name} with the recipe of {origin} on {len(splits.train)} training tasks")
+                train_encoder(splits.train, name, folder, config, command=command, progress=lambda line: None)
+                plan.append((f"{name} aligned", folder))
+        for position, (name, encoder) in enumerate(plan):
+            methods = ("dense", "hybrid", "bm25") if position == 0 else ("dense", "hybrid")
+            rows[name], _, _ = evaluate_encoder(encoder, splits, methods, aggregate=aggregate)
+            progress(f"{name}: " + ", ".join(f"{b} {v:.4f}" for b, v in headline(rows[name]["dense"], "test").items()))
+        table = candidate_table(rows, splits)
+        report = {
+            "format": 1,
+            "results": rows,
+            "queries": {b.name: {p: len(splits.part(b, p)) for p in ("dev", "test")} for b in splits.benchmarks},
+            "aggregate": aggregate,
+            "aligned_with": origin if align else None,
+            "seconds": round(time.time() - started, 1),
+            "command": command or command_line(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (staged / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        (staged / "results.md").write_text(table + "\n", encoding="utf-8")
+    report["table"] = table
+    return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from instr_select.errors import DataError, InstrSelectError
-from instr_select.hashing import dir_hash, files_hash
+from instr_select.hashing import HashMemo, dir_hash, files_hash
 from instr_select.index.manifest import REBUILD, Manifest
 
 FAISS_FILE = "faiss.index"
@@ -217,8 +218,9 @@ class InstructionIndex:
         _recover(directory)
         manifest = Manifest.read(directory)
         check_inside(directory)
-        if verify:
-            check_content_hashes(directory, manifest)
+        memo = HashMemo(directory) if verify else None
+        if memo is not None:
+            check_content_hashes(directory, manifest, memo)
         if encoder is not None:
             _check_encoder(directory, manifest, encoder)
         tasks = _task_table(directory / TASKS_FILE)
@@ -236,12 +238,14 @@ class InstructionIndex:
         if not (directory / FAISS_FILE).is_file():
             raise DataError(directory / FAISS_FILE, "is missing", REBUILD)
         query_path = manifest.encoder["query_path"]
-        if verify:
-            found = files_hash(query_files(directory, query_path), directory)
+        if memo is not None:
+            files = query_files(directory, query_path)
+            found = memo.hash("query-encoder", files, lambda: files_hash(files, directory))
             if found != manifest.encoder["files_hash"]:
                 raise DataError(
                     directory, "encoder files do not match the manifest's encoder hash (changed or damaged)", REBUILD
                 )
+            memo.save()  # only hashes that matched the manifest are remembered
         query_encoder = _load_query_encoder(directory, manifest)
         index = cls(manifest, tasks, texts, vectors, None, query_encoder, directory)
         if not index.exact:
@@ -252,30 +256,40 @@ class InstructionIndex:
 HASHED_FILES = (VECTORS_FILE, FAISS_FILE, TASKS_FILE, INSTRUCTIONS_FILE)
 
 
-def content_hashes(directory: Path) -> dict[str, str]:
-    """SHA-256 of the files a query reads (vectors, FAISS, tables) and of the BM25 folder."""
-    import hashlib
+def content_hashes(directory: Path, memo: HashMemo | None = None) -> dict[str, str]:
+    """SHA-256 of the files a query reads (vectors, FAISS, tables) and of the BM25 folder.
 
-    out = {}
-    for name in HASHED_FILES:
-        digest = hashlib.sha256()
-        with (directory / name).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        out[name] = digest.hexdigest()
+    ``memo``: hashes of unchanged files are taken from it (see :class:`~instr_select.hashing.HashMemo`).
+    """
+
+    def hashed(name: str, files: list[Path], compute) -> str:
+        return memo.hash(name, files, compute) if memo is not None else compute()
+
+    out = {name: hashed(name, [directory / name], lambda n=name: _file_sha256(directory / n)) for name in HASHED_FILES}
     if (directory / BM25_DIR).is_dir():
-        out[BM25_DIR] = files_hash([p for p in (directory / BM25_DIR).rglob("*") if p.is_file()], directory)
+        files = [p for p in (directory / BM25_DIR).rglob("*") if p.is_file()]
+        out[BM25_DIR] = hashed(BM25_DIR, files, lambda: files_hash(files, directory))
     return out
 
 
-def check_content_hashes(directory: Path, manifest: Manifest) -> None:
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_content_hashes(directory: Path, manifest: Manifest, memo: HashMemo | None = None) -> None:
     """Files swapped in from another build or damaged on disk are refused by name."""
     if not manifest.hashes:
         return  # built before hashes were recorded
     for name in manifest.hashes:
         if not (directory / name).exists():
             raise DataError(directory / name, "is missing", REBUILD)
-    found = content_hashes(directory)
+    found = content_hashes(directory, memo)
     for name, expected in manifest.hashes.items():
         if found.get(name) != expected:
             raise DataError(
@@ -335,8 +349,38 @@ _OPTIONAL_TASK_FIELD = "has_examples"  # absent in indexes built before it was r
 
 def _task_table(path: Path) -> list[TaskRecord]:
     """tasks.jsonl as TaskRecords: known keys of the right types, instruction ranges contiguous from 0."""
-    tasks, start = [], 0
-    for number, row in enumerate(_read_jsonl(path), 1):
+    rows = _read_jsonl(path)
+    if not _well_formed(rows):
+        _raise_row_problem(path, rows)
+    return [TaskRecord(**row) for row in rows]
+
+
+_KEYS = frozenset(_TASK_FIELDS)
+_KEYS_WITH_OPTIONAL = _KEYS | {_OPTIONAL_TASK_FIELD}
+
+
+def _well_formed(rows: list) -> bool:
+    """The whole table checked column by column (a cold query reads thousands of rows: one Python
+    pass per row and field took longer than the search itself); problems are located by
+    :func:`_raise_row_problem`."""
+    if not all(type(row) is dict and row.keys() in (_KEYS, _KEYS_WITH_OPTIONAL) for row in rows):
+        return False
+    for key, kind in _TASK_FIELDS.items():
+        if not all(type(v) is kind for v in [row[key] for row in rows]):
+            return False
+    if not all(row.get(_OPTIONAL_TASK_FIELD) in (True, False, None) for row in rows):
+        return False
+    if not all(type(c) is str for row in rows for c in row["categories"]):
+        return False
+    counts = [row["count"] for row in rows]
+    starts = [row["start"] for row in rows]
+    return min(counts, default=1) >= 1 and starts == list(itertools.accumulate(counts[:-1], initial=0))
+
+
+def _raise_row_problem(path: Path, rows: list) -> None:
+    """The first bad row of a table that :func:`_well_formed` refused, by line number."""
+    start = 0
+    for number, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise DataError(path, "a row is not a JSON object", REBUILD, line=number)
         if set(row) - {_OPTIONAL_TASK_FIELD} != set(_TASK_FIELDS):
@@ -358,8 +402,7 @@ def _task_table(path: Path) -> list[TaskRecord]:
                 line=number,
             )
         start += row["count"]
-        tasks.append(TaskRecord(**row))
-    return tasks
+    raise DataError(path, "is not a valid task table", REBUILD)
 
 
 def _instruction_texts(path: Path) -> list[str]:
