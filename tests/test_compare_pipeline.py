@@ -62,6 +62,14 @@ def test_mini_comparison_writes_the_report(mini_run):
     expected = sum(by[t, "bm25"]["gold_nll"] - by[t, "random"]["gold_nll"] for t in {c["target"] for c in cells}) / 2
     assert paired["gold_nll"]["mean"] == pytest.approx(expected)
     assert "Paired difference against `random`" in result.out
+    # random trains once for both targets; bm25 once per distinct selection
+    compute = data["summary"]["compute_seconds"]
+    distinct = {(c["seed"], c["selector"], tuple(sorted(c["selection"]))) for c in cells}
+    assert compute["trainings"] == len(distinct) < len(cells)  # random shares one
+    assert compute["training"] == pytest.approx(
+        sum({(c["seed"], c["selector"], tuple(sorted(c["selection"]))): c["train_seconds"] for c in cells}.values())
+    )
+    assert compute["evaluation"] > 0 and "Compute recorded in the cells" in (out / "report.md").read_text()
 
 
 def test_leakage_guard_keeps_same_source_out(mini_run, data_dir):

@@ -66,6 +66,14 @@ def summarize(cells: list[dict[str, Any]], selectors: list[str]) -> dict[str, An
             overlap[f"{a}~{b}"] = statistics.fmean(values)
     costs = {s: {"mean": statistics.fmean(v), "total": sum(v)} for s, v in cost.items()}
     seeds = sorted({c["seed"] for c in cells})
+    trainings = {(c["seed"], c["selector"], tuple(sorted(c["selection"]))): c.get("train_seconds", 0.0) for c in cells}
+    timing = [c.get("report", {}).get("timing", {}) for c in cells]
+    compute = {
+        "trainings": len(trainings),
+        "training": sum(trainings.values()),
+        "evaluation": sum(v for t in timing for k, v in t.items() if k.endswith("_seconds") and v),
+        "selection": sum(sum(v) for v in cost.values()),
+    }
     return {
         "targets": targets,
         "seeds": seeds,
@@ -76,6 +84,7 @@ def summarize(cells: list[dict[str, Any]], selectors: list[str]) -> dict[str, An
         "paired": paired_summary(cells, selectors),
         "overlap": overlap,
         "cost_seconds": costs,
+        "compute_seconds": compute,
     }
 
 
@@ -154,6 +163,15 @@ def markdown(summary: dict[str, Any], selectors: list[str], baseline: dict[str, 
             out.append(
                 f"| {s} | {setup.get(s, 0.0):.1f} | {cost['mean']:.3f} | {setup.get(s, 0.0) + cost['total']:.1f} |"
             )
+    compute = summary.get("compute_seconds")
+    if compute:
+        total = compute["training"] + compute["evaluation"] + compute["selection"] + sum(setup.values())
+        out.append(
+            f"\nCompute recorded in the cells: {compute['trainings']} trainings {compute['training'] / 60:.1f} min,"
+            f" evaluations {compute['evaluation'] / 60:.1f} min, selections {compute['selection'] / 60:.1f} min,"
+            f" set-up {sum(setup.values()) / 60:.1f} min: {total / 60:.1f} min in all (model loading between"
+            " cells and the untuned baseline not counted; times of a shared machine are longer than an idle one's)."
+        )
     return "\n".join(out) + "\n"
 
 
