@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-# provenance files describe how a model was made; they are not part of what it computes
-PROVENANCE_FILES = frozenset({"training_info.json", "README.md"})
+# provenance files describe how a model was made (the model cache's registry.json also where its
+# files lie on this machine); they are not part of what it computes
+PROVENANCE_FILES = frozenset({"training_info.json", "README.md", "registry.json"})
 
 
 def files_hash(paths: Iterable[Path], root: Path) -> str:

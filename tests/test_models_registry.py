@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -91,6 +92,30 @@ def test_tampered_cache_is_detected(site: Path, monkeypatch: pytest.MonkeyPatch)
     (path / "config.json").write_bytes(b'{"dim": 5}')
     with pytest.raises(ConfigError, match=r"config\.json: sha256"):
         resolve_model("fake")
+
+
+def test_same_size_change_with_mtime_put_back_is_detected(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_distribution(site, "fake-model", "1.0", {f"fakepkg/model/{k}": v for k, v in MODEL_FILES.items()})
+    register(monkeypatch, package_spec("fake", "fake-model", {k: sha(v) for k, v in MODEL_FILES.items()}))
+    path = Path(resolve_model("fake"))
+    target = path / "weights/model.bin"
+    before = target.stat()
+    target.write_bytes(bytes(b ^ 1 for b in target.read_bytes()))  # same size
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime restored; ctime moved on
+    with pytest.raises(ConfigError, match=r"model\.bin: sha256"):
+        resolve_model("fake")
+
+
+def test_touched_file_is_rehashed_once_and_trusted_again(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_distribution(site, "fake-model", "1.0", {f"fakepkg/model/{k}": v for k, v in MODEL_FILES.items()})
+    register(monkeypatch, package_spec("fake", "fake-model", {k: sha(v) for k, v in MODEL_FILES.items()}))
+    path = Path(resolve_model("fake"))
+    os.utime(path / "config.json")  # same content, new signature
+    assert resolve_model("fake") == str(path)  # re-hashed, found equal, signature learnt
+    import instr_select.models.cache as cache
+
+    monkeypatch.setattr(cache, "verify_file", lambda *a, **k: pytest.fail("an unchanged file was re-hashed"))
+    assert resolve_model("fake") == str(path)
 
 
 def test_missing_and_wrong_version_package(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,12 +1,14 @@
 """Materialise registry models into the cache, verifying every file's sha256 before it is used.
 
 A model directory in the cache holds ``registry.json``: its name, source, library
-versions and, for every file, its sha256, size and modification time. A later resolve trusts a
-file whose size and mtime are unchanged and re-hashes any other (``verify=True`` re-hashes all).
+versions and, for every file, its sha256 and signature (:func:`instr_select.hashing.signature`:
+inode, size, mtime, ctime). A later resolve trusts a file whose signature is unchanged and
+re-hashes any other (``verify=True`` re-hashes all).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,6 +23,7 @@ from typing import Any
 
 from instr_select.atomic import atomic_directory, overwrite_allowed, write_json
 from instr_select.errors import ConfigError
+from instr_select.hashing import signature
 from instr_select.models.specs import Distilled, GgufFile, ModelSpec, PackageFile, PackageFiles, ZipParts
 from instr_select.offline import ensure_offline
 from instr_select.provenance import library_versions
@@ -174,9 +177,8 @@ def _file_records(directory: Path, expected: dict[str, str] | None) -> dict[str,
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):
         rel = path.relative_to(directory).as_posix()
         os.chmod(path, 0o666 & ~mask)  # some writers (safetensors) create files private
-        stat = path.stat()
         sha = expected[rel] if expected and rel in expected else sha256_file(path)
-        records[rel] = {"sha256": sha, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        records[rel] = {"sha256": sha, "signature": signature(path)}
     return records
 
 
@@ -241,12 +243,17 @@ def verify_cached(spec: ModelSpec, directory: Path, full: bool = False) -> None:
     for rel in pinned:
         if rel not in manifest["files"]:
             raise ConfigError(f"{directory / rel}: missing from the cached model (remove {directory} to rebuild it)")
+    learnt = False
     for rel, record in manifest["files"].items():
         path = directory / rel
         if not path.is_file():
             raise ConfigError(f"{path}: missing from the cached model (remove {directory} to rebuild it)")
         expected = pinned.get(rel, record.get("sha256"))
-        stat = path.stat()
-        unchanged = stat.st_size == record.get("size") and stat.st_mtime_ns == record.get("mtime_ns")
-        if full or not unchanged or expected != record.get("sha256"):
+        found = signature(path)
+        if full or record.get("signature") != found or expected != record.get("sha256"):
             verify_file(path, str(expected), spec)
+            if record.get("signature") != found:  # same content, new signature (touched, or an older cache)
+                record["signature"], learnt = found, True
+    if learnt:
+        with contextlib.suppress(OSError):
+            write_json(directory / MANIFEST, manifest)
