@@ -66,6 +66,7 @@ class AlignConfig:
     warmup_ratio: float = 0.1
     text_view: str = DEFAULT_TEXT_VIEW  # what the encoder sees of each instruction (instr_select.textview)
     base_weight: float = 0.0  # keep this share of the base model: weights = w * base + (1 - w) * aligned
+    max_seq_length: int | None = None  # truncate a transformer base's inputs (saved with the model); None: its own
 
     def validate(self) -> None:
         if self.recipe not in RECIPES:
@@ -95,6 +96,8 @@ class AlignConfig:
             raise ConfigError(f"dev_fraction must be in [0, 1), not {self.dev_fraction}")
         if self.pairs_per_instruction < 1:
             raise ConfigError(f"--positives must be 1 or more, not {self.pairs_per_instruction}")
+        if self.max_seq_length is not None and self.max_seq_length < 8:
+            raise ConfigError(f"max_seq_length must be 8 or more, not {self.max_seq_length}")
         if self.vocab_size < 100 or self.dim < 2:
             raise ConfigError("--vocab-size must be at least 100 and --dim at least 2")
 
@@ -182,6 +185,8 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
     split = split_dev(groups, config.dev_fraction, seed=config.seed)
     require_pairs(split.groups)
     model, base_info = _base_model(base, split.train_texts, config)
+    if config.max_seq_length is not None and hasattr(model, "max_seq_length"):
+        model.max_seq_length = config.max_seq_length
     say(
         f"base: {base_info['name']}; {len(split.groups)} groups, {len(split.train_texts)} training instructions, {len(split.dev_queries)} dev queries"
     )
