@@ -368,7 +368,7 @@ def _well_formed(rows: list) -> bool:
     for key, kind in _TASK_FIELDS.items():
         if not all(type(v) is kind for v in [row[key] for row in rows]):
             return False
-    if not all(row.get(_OPTIONAL_TASK_FIELD) in (True, False, None) for row in rows):
+    if not all(type(row.get(_OPTIONAL_TASK_FIELD)) in (bool, type(None)) for row in rows):  # 1 == True
         return False
     if not all(type(c) is str for row in rows for c in row["categories"]):
         return False
