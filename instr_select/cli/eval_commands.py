@@ -110,7 +110,8 @@ def eval_retrieval(
     if encoders:
         if aligned_encoder is not None:
             raise ConfigError("--aligned-encoder is for the from-scratch evaluation; with --encoder use --align")
-        _candidates(encoders, align, p3_source, niv2_source, bigbench_source, aggregate, seed, out, as_json, data_dir)
+        sources = {"promptsource": p3_source, "niv2": niv2_source, "bigbench": bigbench_source}
+        _candidates(encoders, align, sources, aggregate, seed, out, as_json, data_dir, command)
         return
     if align:
         raise ConfigError("--align needs --encoder (the encoders to align)")
@@ -154,14 +155,16 @@ def eval_retrieval(
         click.echo(f"written to {out} (results.json, results.md, *.run, *.qrels)")
 
 
-def _candidates(encoders, align, p3_source, niv2_source, bigbench_source, aggregate, seed, out, as_json, data_dir):
+def _candidates(encoders, align, sources, aggregate, seed, out, as_json, data_dir, command) -> None:
+    from instr_select.encoder.io import model_path
     from instr_select.errors import ConfigError
     from instr_select.evaluation.candidates import evaluate_candidates, prepare_splits
     from instr_select.loaders import load_source
     from instr_select.offline import ensure_offline
 
     ensure_offline()
-    sources = {"promptsource": p3_source, "niv2": niv2_source, "bigbench": bigbench_source}
+    for encoder in encoders:  # unknown names and missing packages fail before any data is read
+        model_path(encoder)
     loaded = {name: load_source(spec, data_dir=data_dir) for name, spec in sources.items() if _none(spec)}
     if not loaded:
         raise ConfigError("nothing to evaluate: give --p3, --niv2 or --bigbench")
@@ -173,7 +176,7 @@ def _candidates(encoders, align, p3_source, niv2_source, bigbench_source, aggreg
         align=align,
         aggregate=aggregate,
         progress=lambda line: click.echo(line, err=True),
-        command=shlex.join(["instr-select", *sys.argv[1:]]),
+        command=command,
     )
     if as_json:
         click.echo(json.dumps({k: v for k, v in report.items() if k != "table"}, indent=2))
