@@ -23,6 +23,20 @@ def test_packaged_recipe_is_readable():
     assert origin == "instr_select.recipes/default.json" and {"sources", "encoder", "alignment"} <= set(recipe)
 
 
+def test_packaged_recipes_by_name(tmp_path, monkeypatch):
+    from instr_select.encoder.train import AlignConfig
+
+    recipe, origin = read_recipe("minilm")
+    assert origin == "instr_select.recipes/minilm.json" and recipe["encoder"]["base"] == "minilm"
+    AlignConfig(**recipe["alignment"]).validate()  # every packaged recipe is a valid alignment
+    AlignConfig(**read_recipe("default")[0]["alignment"]).validate()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "minilm").write_text(json.dumps({**recipe, "description": "a local file wins"}))
+    assert read_recipe("minilm")[0]["description"] == "a local file wins"
+    with pytest.raises(DataError, match=r"no-such-recipe.*\(default, minilm\)"):
+        read_recipe("no-such-recipe")
+
+
 def test_pretrained_base_without_alignment(tmp_path):
     tasks = small_tasks()
     base = save_tiny_model(tmp_path / "base", tasks)

@@ -17,9 +17,9 @@ from instr_select.cli.options import data_dir_option, quiet_option
 )
 @click.option(
     "--recipe",
-    type=click.Path(dir_okay=False),
     default=None,
-    help="Recipe JSON (default: the one shipped with the package).",
+    help="Recipe JSON, or the name of one shipped with the package (`minilm`: the aligned MiniLM"
+    " transformer, queried through ONNX); default: `default` (aligned minilm-static).",
 )
 @click.option("--force", is_flag=True, help="Retrain the encoder and rebuild even when up to date.")
 @quiet_option

@@ -31,14 +31,18 @@ DEFAULT_RECIPE = "default.json"
 
 
 def read_recipe(recipe: str | Path | None = None) -> tuple[dict[str, Any], str]:
-    """(recipe, where it came from): a file path, or the packaged default recipe."""
+    """(recipe, where it came from): a file path, a packaged recipe's name (``minilm``), or the default."""
     if recipe is None:
         text = resources.files(RECIPE_PACKAGE).joinpath(DEFAULT_RECIPE).read_text(encoding="utf-8")
         origin = f"{RECIPE_PACKAGE}/{DEFAULT_RECIPE}"
+    elif not Path(recipe).is_file() and resources.files(RECIPE_PACKAGE).joinpath(f"{recipe}.json").is_file():
+        text = resources.files(RECIPE_PACKAGE).joinpath(f"{recipe}.json").read_text(encoding="utf-8")
+        origin = f"{RECIPE_PACKAGE}/{recipe}.json"
     else:
         path = Path(recipe)
         if not path.is_file():
-            raise DataError(path, "does not exist", "pass a recipe JSON (see instr_select/recipes/default.json)")
+            names = sorted(p.name[:-5] for p in resources.files(RECIPE_PACKAGE).iterdir() if p.name.endswith(".json"))
+            raise DataError(path, "does not exist", f"pass a recipe JSON or a packaged recipe ({', '.join(names)})")
         text, origin = path.read_text(encoding="utf-8"), str(path)
     try:
         data = json.loads(text)
