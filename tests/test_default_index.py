@@ -20,7 +20,7 @@ def _jsonl(path, tasks):
 
 def test_packaged_recipe_is_readable():
     recipe, origin = read_recipe()
-    assert origin == "instr_select.recipes/default.json" and {"sources", "encoder", "alignment"} <= set(recipe)
+    assert origin == "instr_select.recipes/minilm-static.json" and {"sources", "encoder", "alignment"} <= set(recipe)
 
 
 def test_packaged_recipes_by_name(tmp_path, monkeypatch):
@@ -29,11 +29,13 @@ def test_packaged_recipes_by_name(tmp_path, monkeypatch):
     recipe, origin = read_recipe("minilm")
     assert origin == "instr_select.recipes/minilm.json" and recipe["encoder"]["base"] == "minilm"
     AlignConfig(**recipe["alignment"]).validate()  # every packaged recipe is a valid alignment
-    AlignConfig(**read_recipe("default")[0]["alignment"]).validate()
+    static, _ = read_recipe("minilm-static")
+    assert static["encoder"]["base"] == "minilm-static"
+    AlignConfig(**static["alignment"]).validate()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "minilm").write_text(json.dumps({**recipe, "description": "a local file wins"}))
     assert read_recipe("minilm")[0]["description"] == "a local file wins"
-    with pytest.raises(DataError, match=r"no-such-recipe.*\(default, minilm\)"):
+    with pytest.raises(DataError, match=r"no-such-recipe.*\(minilm, minilm-static\)"):
         read_recipe("no-such-recipe")
 
 

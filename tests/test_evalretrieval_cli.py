@@ -179,3 +179,5 @@ def test_candidate_mode_bad_input(cli, data_dir, tmp_path):
     )
     assert result.code == 2 and "minilm-static" in result.err and len(result.err.strip().splitlines()) == 1
     assert not (tmp_path / "b").exists()
+    result = cli("eval-retrieval", "--encoder", "mpnet-static", "--align", "--out", str(tmp_path / "c"))
+    assert result.code == 2 and "no packaged alignment recipe for 'mpnet-static'" in result.err

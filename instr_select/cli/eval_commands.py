@@ -50,7 +50,8 @@ def _none(value: str | None) -> str | None:
 @click.option(
     "--align",
     is_flag=True,
-    help="With --encoder: also align each encoder with the default index's recipe on the splits' training part.",
+    help="With --encoder: also align each encoder on the splits' training part with the packaged recipe of"
+    " its name (minilm, minilm-static; see build-default --recipe).",
 )
 @click.option(
     "--min-templates", type=int, default=4, show_default=True, help="Hold out one template of datasets with this many."
@@ -159,12 +160,18 @@ def _candidates(encoders, align, sources, aggregate, seed, out, as_json, data_di
     from instr_select.encoder.io import model_path
     from instr_select.errors import ConfigError
     from instr_select.evaluation.candidates import evaluate_candidates, prepare_splits
+    from instr_select.index.default import packaged_recipes
     from instr_select.loaders import load_source
     from instr_select.offline import ensure_offline
 
     ensure_offline()
     for encoder in encoders:  # unknown names and missing packages fail before any data is read
         model_path(encoder)
+        if align and encoder not in packaged_recipes():
+            raise ConfigError(
+                f"--align: no packaged alignment recipe for {encoder!r} (packaged: {', '.join(packaged_recipes())});"
+                " align it with `instr-select train-encoder` and pass the folder to --encoder"
+            )
     loaded = {name: load_source(spec, data_dir=data_dir) for name, spec in sources.items() if _none(spec)}
     if not loaded:
         raise ConfigError("nothing to evaluate: give --p3, --niv2 or --bigbench")

@@ -250,7 +250,7 @@ def evaluate_candidates(
     command: str | None = None,
 ) -> dict[str, Any]:
     """Score BM25 and each encoder (dense and hybrid) on ``splits``; with ``align``, each encoder
-    also aligned with the default index's recipe on ``splits.train``. Writes results.json and
+    also aligned on ``splits.train`` with the packaged recipe of its name (``minilm``, ``minilm-static``). Writes results.json and
     results.md (the candidate table) under ``out`` (atomically); returns results.json's content."""
     import json
 
@@ -259,13 +259,14 @@ def evaluate_candidates(
     from instr_select.index.default import read_recipe
     from instr_select.provenance import command_line
 
-    recipe, origin = read_recipe()
+    recipes = {name: read_recipe(name) for name in encoders} if align else {}  # one packaged per base
     started = time.time()
     rows: dict[str, dict[str, dict]] = {}
     with atomic_directory(out) as staged:
         plan: list[tuple[str, Any]] = [(name, name) for name in encoders]
         for name in encoders:
             if align:
+                recipe, origin = recipes[name]
                 folder = staged / "encoders" / f"{Path(name).name}-aligned"
                 config = AlignConfig(**{k: v for k, v in recipe["alignment"].items() if k != "sources"})
                 progress(f"aligning {name} with the recipe of {origin} on {len(splits.train)} training tasks")
@@ -281,7 +282,7 @@ def evaluate_candidates(
             "results": rows,
             "queries": {b.name: {p: len(splits.part(b, p)) for p in ("dev", "test")} for b in splits.benchmarks},
             "aggregate": aggregate,
-            "aligned_with": origin if align else None,
+            "aligned_with": {name: origin for name, (_, origin) in recipes.items()} or None,
             "seconds": round(time.time() - started, 1),
             "command": command or command_line(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -1,6 +1,6 @@
 """The default index: built from a recipe shipped with the package into the per-user cache.
 
-``build_default`` reads the recipe (``instr_select/recipes/default.json`` unless another is
+``build_default`` reads the recipe (``instr_select/recipes/minilm-static.json`` unless another is
 given), trains the encoder it describes with ``train_encoder`` on the recipe's sources (from
 scratch, or from ``encoder.base``: a model-registry name or a local model directory; with
 ``"alignment": null`` the base is used as it is; ``alignment.sources`` limits alignment to some
@@ -27,11 +27,16 @@ from instr_select.errors import DataError
 from instr_select.paths import default_index_dir
 
 RECIPE_PACKAGE = "instr_select.recipes"
-DEFAULT_RECIPE = "default.json"
+DEFAULT_RECIPE = "minilm-static.json"  # recipes are named after their encoder base
+
+
+def packaged_recipes() -> list[str]:
+    """Names of the recipes shipped with the package (each named after its encoder base)."""
+    return sorted(p.name[:-5] for p in resources.files(RECIPE_PACKAGE).iterdir() if p.name.endswith(".json"))
 
 
 def read_recipe(recipe: str | Path | None = None) -> tuple[dict[str, Any], str]:
-    """(recipe, where it came from): a file path, a packaged recipe's name (``minilm``), or the default."""
+    """(recipe, where it came from): a file path, a packaged recipe's name (``minilm-static``), or the default."""
     if recipe is None:
         text = resources.files(RECIPE_PACKAGE).joinpath(DEFAULT_RECIPE).read_text(encoding="utf-8")
         origin = f"{RECIPE_PACKAGE}/{DEFAULT_RECIPE}"
@@ -41,8 +46,8 @@ def read_recipe(recipe: str | Path | None = None) -> tuple[dict[str, Any], str]:
     else:
         path = Path(recipe)
         if not path.is_file():
-            names = sorted(p.name[:-5] for p in resources.files(RECIPE_PACKAGE).iterdir() if p.name.endswith(".json"))
-            raise DataError(path, "does not exist", f"pass a recipe JSON or a packaged recipe ({', '.join(names)})")
+            names = ", ".join(packaged_recipes())
+            raise DataError(path, "does not exist", f"pass a recipe JSON or a packaged recipe ({names})")
         text, origin = path.read_text(encoding="utf-8"), str(path)
     try:
         data = json.loads(text)
