@@ -59,7 +59,7 @@ def _score_options(func):
                 "--cache-dir",
                 type=click.Path(file_okay=False),
                 default=None,
-                help="Score cache (default: $INSTR_SELECT_CACHE/uncertainty, else ~/.cache/instr_select/uncertainty).",
+                help="Score cache (default: <cache>/uncertainty; <cache> is $INSTR_SELECT_CACHE, else ~/.cache/instr-select).",
             ),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the score cache."),
             click.option("--quiet", is_flag=True, help="No progress bar."),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,8 +47,10 @@ def load_pool(
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("INSTR_SELECT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "instr_select")
-    return Path(root) / "uncertainty"
+    """Uncertainty scores live in the per-user cache beside models and indexes."""
+    from instr_select.paths import cache_dir
+
+    return cache_dir() / "uncertainty"
 
 
 def provenance() -> dict[str, Any]:
