@@ -9,10 +9,25 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 # provenance files describe how a model was made (the model cache's registry.json also where its
 # files lie on this machine); they are not part of what it computes
 PROVENANCE_FILES = frozenset({"training_info.json", "README.md", "registry.json"})
+
+
+def _feed(digest: Any, path: Path) -> None:
+    """A file's bytes into ``digest``, a megabyte at a time (``hashlib.file_digest`` needs Python 3.11)."""
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of one file's content."""
+    digest = hashlib.sha256()
+    _feed(digest, path)
+    return digest.hexdigest()
 
 
 def files_hash(paths: Iterable[Path], root: Path) -> str:
@@ -20,9 +35,7 @@ def files_hash(paths: Iterable[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        _feed(digest, path)
         digest.update(b"\0")
     return digest.hexdigest()
 

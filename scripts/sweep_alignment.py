@@ -32,28 +32,13 @@ SETTINGS = {
     "insta-lr1e-6-e5": dict(recipe="insta", learning_rate=1e-6, epochs=5),
     "mnrl-lr2e-5-e1": dict(recipe="mnrl", learning_rate=2e-5, epochs=1),
     "mnrl-lr5e-6-e1": dict(recipe="mnrl", learning_rate=5e-6, epochs=1),
-    # transformer bases (minilm): one positive per instruction, batch 32, inputs cut to 128 tokens
-    "mnrl-category-lr2e-5-e1-p1": dict(
-        recipe="mnrl",
-        learning_rate=2e-5,
-        epochs=1,
-        group_by="category",
-        pairs_per_instruction=1,
-        batch_size=32,
-        max_seq_length=128,
-        dev_fraction=0.1,
-    ),
-    "mnrl-category-lr5e-5-e1-p1": dict(
-        recipe="mnrl",
-        learning_rate=5e-5,
-        epochs=1,
-        group_by="category",
-        pairs_per_instruction=1,
-        batch_size=32,
-        max_seq_length=128,
-        dev_fraction=0.1,
-    ),
 }
+# transformer bases (minilm): category positives, one positive per instruction, batch 32, 128 tokens
+TRANSFORMER = dict(
+    recipe="mnrl", epochs=1, group_by="category", pairs_per_instruction=1, batch_size=32, max_seq_length=128,
+    dev_fraction=0.1,
+)  # fmt: skip
+SETTINGS |= {f"mnrl-category-lr{lr}-e1-p1": dict(TRANSFORMER, learning_rate=float(lr)) for lr in ("2e-5", "5e-5")}
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ def no_hashing(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("a file was hashed although the memo knew it")
 
-    monkeypatch.setattr(store, "_file_sha256", refuse)
+    monkeypatch.setattr(store, "file_sha256", refuse)
     monkeypatch.setattr(store, "files_hash", refuse)
 
 

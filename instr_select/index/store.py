@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from instr_select.errors import DataError, InstrSelectError
-from instr_select.hashing import HashMemo, dir_hash, files_hash
+from instr_select.hashing import HashMemo, dir_hash, file_sha256, files_hash
 from instr_select.index.manifest import REBUILD, Manifest
 
 FAISS_FILE = "faiss.index"
@@ -265,21 +265,11 @@ def content_hashes(directory: Path, memo: HashMemo | None = None) -> dict[str, s
     def hashed(name: str, files: list[Path], compute) -> str:
         return memo.hash(name, files, compute) if memo is not None else compute()
 
-    out = {name: hashed(name, [directory / name], lambda n=name: _file_sha256(directory / n)) for name in HASHED_FILES}
+    out = {name: hashed(name, [directory / name], lambda n=name: file_sha256(directory / n)) for name in HASHED_FILES}
     if (directory / BM25_DIR).is_dir():
         files = [p for p in (directory / BM25_DIR).rglob("*") if p.is_file()]
         out[BM25_DIR] = hashed(BM25_DIR, files, lambda: files_hash(files, directory))
     return out
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_content_hashes(directory: Path, manifest: Manifest, memo: HashMemo | None = None) -> None:

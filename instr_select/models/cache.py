@@ -9,7 +9,6 @@ re-hashes any other (``verify=True`` re-hashes all).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from typing import Any
 
 from instr_select.atomic import atomic_directory, overwrite_allowed, write_json
 from instr_select.errors import ConfigError
-from instr_select.hashing import signature
+from instr_select.hashing import file_sha256, signature
 from instr_select.models.specs import Distilled, GgufFile, ModelSpec, PackageFile, PackageFiles, ZipParts
 from instr_select.offline import ensure_offline
 from instr_select.provenance import library_versions
@@ -43,14 +42,6 @@ def cache_root() -> Path:
 
 def model_dir(spec: ModelSpec) -> Path:
     return cache_root() / "models" / spec.name
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pip_command(spec: ModelSpec) -> str:
@@ -95,7 +86,7 @@ def locate(file: PackageFile) -> Path:
 
 
 def verify_file(path: Path, expected: str, spec: ModelSpec) -> None:
-    actual = sha256_file(path)
+    actual = file_sha256(path)
     if actual != expected:
         raise ConfigError(
             f"{path}: sha256 {actual[:16]}... does not match the {expected[:16]}... recorded for model "
@@ -177,7 +168,7 @@ def _file_records(directory: Path, expected: dict[str, str] | None) -> dict[str,
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):
         rel = path.relative_to(directory).as_posix()
         os.chmod(path, 0o666 & ~mask)  # some writers (safetensors) create files private
-        sha = expected[rel] if expected and rel in expected else sha256_file(path)
+        sha = expected[rel] if expected and rel in expected else file_sha256(path)
         records[rel] = {"sha256": sha, "signature": signature(path)}
     return records
 
