@@ -2,9 +2,9 @@
 
 A selector and ``random`` are paired on (target, seed): the same target, budget and seed. The
 per-target difference is the mean over seeds; the reported difference is the mean over targets,
-its 95% interval a percentile bootstrap over targets (seeded), and the tests across targets are
-the sign test (``scipy.stats.binomtest``) and the Wilcoxon signed-rank test
-(``scipy.stats.wilcoxon``) on the per-target differences.
+its 95% interval a percentile bootstrap over targets (``scipy.stats.bootstrap``, seeded), and the
+tests across targets are the sign test (``scipy.stats.binomtest``) and the Wilcoxon signed-rank
+test (``scipy.stats.wilcoxon``) on the per-target differences.
 """
 
 from __future__ import annotations
@@ -35,14 +35,22 @@ def per_target_differences(
 
 
 def bootstrap_interval(values: list[float], resamples: int = 10000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean (resampling the targets)."""
+    """95% percentile bootstrap interval of the mean (resampling the targets; ``scipy.stats.bootstrap``)."""
     if len(values) < 2:
         return (float("nan"), float("nan"))
-    data = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+    if min(values) == max(values):  # every resample has the same mean (scipy warns and returns NaN)
+        return (float(values[0]), float(values[0]))
+    from scipy import stats
+
+    result = stats.bootstrap(
+        (np.asarray(values, dtype=np.float64),),
+        np.mean,
+        n_resamples=resamples,
+        confidence_level=0.95,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def paired_tests(diffs: list[float]) -> dict[str, Any]:
