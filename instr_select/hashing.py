@@ -83,6 +83,7 @@ class HashMemo:
         key = hashlib.sha256(str(self.root).encode()).hexdigest()[:24]
         self.path = (folder or cache_dir() / "hash-memo") / f"{key}.json"
         self.entries: dict[str, dict] = {}
+        self.recalled: set[str] = set()  # names whose hash came from the memo
         self.changed = False
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -101,6 +102,7 @@ class HashMemo:
             return compute()
         entry = self.entries.get(name)
         if entry is not None and entry.get("files") == files and isinstance(entry.get("hash"), str):
+            self.recalled.add(name)
             return entry["hash"]
         value = compute()
         newest = max((f[4] for f in files), default=0) / 1e9  # mtime_ns

@@ -46,7 +46,40 @@ def test_second_load_reads_no_unchanged_file(index_dir: Path, monkeypatch) -> No
     first = store.InstructionIndex.load(index_dir)
     no_hashing(monkeypatch)
     second = store.InstructionIndex.load(index_dir)
-    assert second.texts == first.texts
+    assert second.texts == first.texts and list(second.texts) == list(first.texts)
+
+
+def test_checked_tables_are_not_checked_again_and_texts_decode_on_demand(index_dir: Path, monkeypatch) -> None:
+    from instr_select.index import tables
+    from instr_select.retrieval import Retriever
+
+    first = store.InstructionIndex.load(index_dir)  # checks the tables, then remembers their hashes
+    assert isinstance(first.texts, list)
+    monkeypatch.setattr(tables, "_well_formed", lambda rows: pytest.fail("an unchanged table was checked again"))
+    second = store.InstructionIndex.load(index_dir)
+    assert isinstance(second.texts, tables.InstructionTexts) and len(second.texts) == len(first.texts)
+    assert second.tasks == first.tasks
+    results = Retriever(second).search("Decide whether the second sentence follows from the first.", k=3)
+    decoded = sum(text is not None for text in second.texts._texts)
+    assert 0 < decoded < len(second.texts) // 2  # the matched instructions and guard candidates only
+    assert results == Retriever(first).search("Decide whether the second sentence follows from the first.", k=3)
+
+
+def test_guard_finds_every_instruction_without_decoding_all(index_dir: Path) -> None:
+    from instr_select.retrieval import Retriever
+
+    store.InstructionIndex.load(index_dir)
+    lazy = store.InstructionIndex.load(index_dir)
+    eager = store.InstructionIndex.load(index_dir, verify=False)  # nothing recalled: every row read
+    assert not isinstance(eager.texts, type(lazy.texts))
+    for text in eager.texts:  # duplicates resolve to the first instruction with the text, as a dict lookup
+        vector = lazy.encode_queries([lazy.view(text)])[0]
+        assert lazy.find_instruction(text, vector) == eager.find_instruction(text)
+    other = "Not an instruction of this index at all."
+    assert lazy.find_instruction(other, lazy.encode_queries([lazy.view(other)])[0]) is None
+    text = eager.texts[0]
+    assert Retriever(lazy).search(text, k=50) == Retriever(eager).search(text, k=50)
+    assert Retriever(lazy).guard_hit(text) == Retriever(eager).guard_hit(text) is not None
 
 
 def test_changed_file_with_its_old_mtime_is_still_refused(index_dir: Path) -> None:
@@ -97,3 +130,24 @@ def test_unwritable_or_damaged_memo_is_ignored(index_dir: Path, tmp_path: Path, 
     memo.path.parent.mkdir(parents=True)
     memo.path.write_text("{not json")
     assert len(store.InstructionIndex.load(index_dir)) > 0
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_line_separators_inside_instructions_survive_both_readers(tmp_path: Path, monkeypatch, separator) -> None:
+    """JSON leaves these unescaped; a reader splitting lines at them would cut the row in two."""
+    import dataclasses
+
+    from instr_select.index import build_index
+    from instr_select.tasks import TaskCollection
+
+    monkeypatch.setenv("INSTR_SELECT_CACHE", str(tmp_path / "cache"))
+    tasks = list(small_tasks(n_random=2))
+    text = f"Read the passage{separator}then answer the question."
+    tasks[0] = dataclasses.replace(tasks[0], instructions=[text, *tasks[0].instructions[1:]])
+    tasks = TaskCollection(tasks)
+    out = build_index(tasks, save_tiny_model(tmp_path / "enc", tasks), tmp_path / "i")
+    age(out)
+    eager = store.InstructionIndex.load(out)
+    lazy = store.InstructionIndex.load(out)
+    assert isinstance(eager.texts, list) and not isinstance(lazy.texts, list)
+    assert eager.texts[0] == lazy.texts[0] == text and len(eager.texts) == len(lazy.texts)

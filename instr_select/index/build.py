@@ -209,7 +209,7 @@ def _add_locked(index_dir: Path, tasks, command: str | None) -> Path:
         merged = InstructionIndex(
             index.manifest,
             index.tasks + records,
-            index.texts + texts,
+            [*index.texts, *texts],
             np.concatenate([np.asarray(index.vectors), new_vectors]),
             index.faiss_index,
             index.encoder,

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from instr_select.errors import DataError, InstrSelectError
 from instr_select.hashing import HashMemo, dir_hash, file_sha256, files_hash
 from instr_select.index.manifest import REBUILD, Manifest
+from instr_select.index.tables import InstructionTexts, TaskRecord, instruction_texts, task_table
 
 FAISS_FILE = "faiss.index"
 VECTORS_FILE = "vectors.npy"
@@ -24,24 +21,8 @@ STATIC_DIR = "static"
 ONNX_DIR = "onnx"
 BM25_DIR = "bm25"
 SMALL_BATCH = 16  # queries searched on one thread
-
-
-@dataclass
-class TaskRecord:
-    """A task of the index; its instructions are the ids ``start .. start + count - 1``."""
-
-    key: str
-    task_id: str
-    meta_dataset: str
-    categories: list[str] = field(default_factory=list)
-    source: str = ""
-    source_key: str = ""
-    start: int = 0
-    count: int = 0
-    has_examples: bool | None = None  # whether the task ships examples (None: an index built before this was recorded)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+# an instruction's text against its own vector scores >= 0.9999997 (build-time and query-time encoders)
+SAME_TEXT_SCORE = 0.99
 
 
 def task_records(tasks, first_id: int = 0, first_index: int = 0) -> tuple[list[TaskRecord], list[str]]:
@@ -80,7 +61,7 @@ class InstructionIndex:
         self,
         manifest: Manifest,
         tasks: list[TaskRecord],
-        texts: list[str],
+        texts: Sequence[str],
         vectors: np.ndarray,
         faiss_index,
         encoder,
@@ -131,13 +112,24 @@ class InstructionIndex:
         matches = [t for t in self.tasks if t.task_id == ref]
         return matches[0] if len(matches) == 1 else None
 
-    def find_instruction(self, text: str) -> int | None:
-        """Id of an instruction equal to ``text`` (whitespace-trimmed), if any."""
+    def find_instruction(self, text: str, vector: np.ndarray | None = None) -> int | None:
+        """Id of the first instruction equal to ``text`` (whitespace-trimmed), if any.
+
+        ``vector``: the query encoder's vector of ``self.view(text)``. An instruction's own text scores
+        about 1.0 against its vector, so only instructions scoring above ``SAME_TEXT_SCORE`` are
+        compared as text: the other texts are not decoded. A zero vector (no known token) says
+        nothing, and every text is compared.
+        """
+        text = text.strip()
+        lazy = self._by_text is None and isinstance(self.texts, InstructionTexts)
+        if lazy and vector is not None and float(vector @ vector) > 0.5:  # unit length, not zero
+            candidates = np.flatnonzero(np.asarray(self.vectors) @ vector >= SAME_TEXT_SCORE)
+            return next((int(i) for i in candidates.tolist() if self.texts[i] == text), None)
         if self._by_text is None:
             self._by_text = {}
             for i, instruction in enumerate(self.texts):
                 self._by_text.setdefault(instruction, i)
-        return self._by_text.get(text.strip())
+        return self._by_text.get(text)
 
     def view(self, text: str) -> str:
         """What the encoder and BM25 see of ``text`` (the manifest's text view)."""
@@ -223,8 +215,11 @@ class InstructionIndex:
             check_content_hashes(directory, manifest, memo)
         if encoder is not None:
             _check_encoder(directory, manifest, encoder)
-        tasks = _task_table(directory / TASKS_FILE)
-        texts = _instruction_texts(directory / INSTRUCTIONS_FILE)
+        # tables whose exact content an earlier load checked (hash recalled by signature) are not
+        # checked again, and instruction texts are then decoded only when asked for
+        checked = memo is not None and {TASKS_FILE, INSTRUCTIONS_FILE} <= memo.recalled
+        tasks = task_table(directory / TASKS_FILE, check=not checked)
+        texts = (InstructionTexts.read if checked else instruction_texts)(directory / INSTRUCTIONS_FILE)
         vectors = _load_vectors(directory / VECTORS_FILE)
         count = sum(t.count for t in tasks)
         if count != len(texts) or len(vectors) != len(texts) or manifest.counts.get("instructions") != len(texts):
@@ -324,86 +319,6 @@ def _recover(directory: Path) -> None:
             pass  # another run holds the lock: it will finish or recover itself
 
 
-_TASK_FIELDS = {
-    "key": str,
-    "task_id": str,
-    "meta_dataset": str,
-    "categories": list,
-    "source": str,
-    "source_key": str,
-    "start": int,
-    "count": int,
-}
-_OPTIONAL_TASK_FIELD = "has_examples"  # absent in indexes built before it was recorded
-
-
-def _task_table(path: Path) -> list[TaskRecord]:
-    """tasks.jsonl as TaskRecords: known keys of the right types, instruction ranges contiguous from 0."""
-    rows = _read_jsonl(path)
-    if not _well_formed(rows):
-        _raise_row_problem(path, rows)
-    return [TaskRecord(**row) for row in rows]
-
-
-_KEYS = frozenset(_TASK_FIELDS)
-_KEYS_WITH_OPTIONAL = _KEYS | {_OPTIONAL_TASK_FIELD}
-
-
-def _well_formed(rows: list) -> bool:
-    """The whole table checked column by column (a cold query reads thousands of rows: one Python
-    pass per row and field took longer than the search itself); problems are located by
-    :func:`_raise_row_problem`."""
-    if not all(type(row) is dict and row.keys() in (_KEYS, _KEYS_WITH_OPTIONAL) for row in rows):
-        return False
-    for key, kind in _TASK_FIELDS.items():
-        if not all(type(v) is kind for v in [row[key] for row in rows]):
-            return False
-    if not all(type(row.get(_OPTIONAL_TASK_FIELD)) in (bool, type(None)) for row in rows):  # 1 == True
-        return False
-    if not all(type(c) is str for row in rows for c in row["categories"]):
-        return False
-    counts = [row["count"] for row in rows]
-    starts = [row["start"] for row in rows]
-    return min(counts, default=1) >= 1 and starts == list(itertools.accumulate(counts[:-1], initial=0))
-
-
-def _raise_row_problem(path: Path, rows: list) -> None:
-    """The first bad row of a table that :func:`_well_formed` refused, by line number."""
-    start = 0
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            raise DataError(path, "a row is not a JSON object", REBUILD, line=number)
-        if set(row) - {_OPTIONAL_TASK_FIELD} != set(_TASK_FIELDS):
-            extra = sorted((set(row) - {_OPTIONAL_TASK_FIELD}) ^ set(_TASK_FIELDS))
-            raise DataError(path, f"row has unknown or missing fields ({', '.join(extra)})", REBUILD, line=number)
-        for key, kind in _TASK_FIELDS.items():
-            value = row[key]
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise DataError(path, f"field {key!r} must be {kind.__name__}", REBUILD, line=number)
-        if not isinstance(row.get(_OPTIONAL_TASK_FIELD), bool | None):
-            raise DataError(path, f"field {_OPTIONAL_TASK_FIELD!r} must be true, false or null", REBUILD, line=number)
-        if not all(isinstance(c, str) for c in row["categories"]):
-            raise DataError(path, "field 'categories' must hold strings", REBUILD, line=number)
-        if row["count"] < 1 or row["start"] != start:
-            raise DataError(
-                path,
-                f"instruction range start={row['start']} count={row['count']} is out of order",
-                REBUILD,
-                line=number,
-            )
-        start += row["count"]
-    raise DataError(path, "is not a valid task table", REBUILD)
-
-
-def _instruction_texts(path: Path) -> list[str]:
-    texts = []
-    for number, row in enumerate(_read_jsonl(path), 1):
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise DataError(path, "row has no text field 'text'", REBUILD, line=number)
-        texts.append(row["text"])
-    return texts
-
-
 def _check_encoder(directory: Path, manifest: Manifest, encoder: str | Path) -> None:
     path = Path(encoder)
     if not path.is_dir():
@@ -416,27 +331,6 @@ def _check_encoder(directory: Path, manifest: Manifest, encoder: str | Path) -> 
             f" not {path} (hash {found[:12]})",
             "query with the index's own encoder or rebuild the index with this one",
         )
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise DataError(path, "is missing", REBUILD)
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError:
-        raise DataError(path, "is not UTF-8 text", REBUILD) from None
-    except OSError as exc:
-        raise DataError(path, f"cannot be read ({exc.strerror or exc})", REBUILD) from None
-    try:  # one decode call for the whole file: several times faster than one per line
-        return json.loads("[" + ",".join(lines) + "]")
-    except (json.JSONDecodeError, RecursionError):
-        pass
-    for number, line in enumerate(lines, 1):
-        try:
-            json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            raise DataError(path, "is not valid JSON lines", REBUILD, line=number) from None
-    raise DataError(path, "is not valid JSON lines", REBUILD)
 
 
 def _load_vectors(path: Path) -> np.ndarray:

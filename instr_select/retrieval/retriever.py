@@ -69,6 +69,7 @@ class Retriever:
         self.index, self.method, self.aggregate = index, method, aggregate
         self._starts = np.array([t.start for t in index.tasks], dtype=np.int64)
         self._counts = np.array([t.count for t in index.tasks], dtype=np.int64)
+        self._guard_hits: dict[str, GuardHit | None] = {}
 
     # --- public API ----------------------------------------------------------------------------
     def search(
@@ -108,8 +109,8 @@ class Retriever:
         vectors = self.index.encode_queries(seen) if self.method in ("dense", "hybrid") and texts else None
         results = []
         for row, text in enumerate(texts):
-            allowed = self._guarded(base, text) if guard else base
             query = vectors[row] if vectors is not None else None
+            allowed = self._guarded(base, text, query) if guard else base
             if self.method == "dense":
                 ranked = self._dense(query, allowed, k, self.aggregate)
             elif self.method == "bm25":
@@ -137,21 +138,28 @@ class Retriever:
         return allowed
 
     # --- internals ---------------------------------------------------------------------------
-    def guard_hit(self, text: str) -> GuardHit | None:
-        """Why the guard drops tasks for ``text``: the index task it is an instruction of, else None."""
-        hit = self.index.find_instruction(text)
-        if hit is None:
-            return None
-        target = self.index.tasks[int(self.index.instr_task[hit])]
-        removed = int((~self.allowed_mask(None, {target.source_key}, {target.key})).sum())
-        return GuardHit(target.key, target.source_key, removed)
+    def guard_hit(self, text: str, vector: np.ndarray | None = None) -> GuardHit | None:
+        """Why the guard drops tasks for ``text``: the index task it is an instruction of, else None.
 
-    def _guarded(self, allowed: np.ndarray, text: str) -> np.ndarray:
-        hit = self.index.find_instruction(text)
+        ``vector``: the query's dense vector, if computed (see ``InstructionIndex.find_instruction``);
+        hits are remembered per text, so the search and its report look the text up once.
+        """
+        if text in self._guard_hits:
+            return self._guard_hits[text]
+        hit = self.index.find_instruction(text, vector)
+        found = None
+        if hit is not None:
+            target = self.index.tasks[int(self.index.instr_task[hit])]
+            removed = int((~self.allowed_mask(None, {target.source_key}, {target.key})).sum())
+            found = GuardHit(target.key, target.source_key, removed)
+        self._guard_hits[text] = found
+        return found
+
+    def _guarded(self, allowed: np.ndarray, text: str, vector: np.ndarray | None) -> np.ndarray:
+        hit = self.guard_hit(text, vector)
         if hit is None:
             return allowed
-        target = self.index.tasks[int(self.index.instr_task[hit])]
-        return allowed & self.allowed_mask(None, {target.source_key}, {target.key})
+        return allowed & self.allowed_mask(None, {hit.source_key}, {hit.task})
 
     def _mean_of(self, scores_of: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
         def mean_of(tasks: np.ndarray) -> np.ndarray:
