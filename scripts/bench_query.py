@@ -1,5 +1,8 @@
 """Query benchmarks on the default index: cold CLI query, warm query, build speed, peak memory.
 
+Targets follow the index's query path: a static encoder (numpy) answers a cold query in <= 200 ms,
+a transformer through ONNX Runtime in <= 500 ms; both within 300 MB.
+
 Prints one table of medians measured in this run, with the targets and the ratio to a plain
 "load sentence-transformers model + faiss search" script timed in the same run.
 
@@ -52,6 +55,8 @@ def bench(args: argparse.Namespace) -> None:
 
     index_dir = Path(args.index)
     manifest = json.loads((index_dir / "manifest.json").read_text())
+    static = manifest["encoder"]["query_path"] == "numpy"
+    cold_target = 0.2 if static else 0.5  # the issue's budgets: static encoder, transformer without torch
     rows = []
 
     query = [sys.executable, "-m", "instr_select.cli", "query", QUERY, "--index", str(index_dir), "--json"]
@@ -59,7 +64,14 @@ def bench(args: argparse.Namespace) -> None:
     cold = [run_timed(query) for _ in range(args.cold_runs)]
     cold_s = statistics.median(w for w, _ in cold)
     cold_mb = max(m for _, m in cold)
-    rows.append(("cold `instr-select query` (subprocess)", f"{cold_s * 1000:.0f} ms", "<= 200 ms", cold_s <= 0.2))
+    rows.append(
+        (
+            "cold `instr-select query` (subprocess)",
+            f"{cold_s * 1000:.0f} ms",
+            f"<= {cold_target * 1000:.0f} ms",
+            cold_s <= cold_target,
+        )
+    )
     rows.append(("cold query peak RSS", f"{cold_mb:.0f} MB", "<= 300 MB", cold_mb <= 300))
     first = []
     for _ in range(args.cold_runs):
@@ -81,7 +93,8 @@ def bench(args: argparse.Namespace) -> None:
         warm.append(time.perf_counter() - t0)
     warm_s = statistics.median(warm)
     rows.append(("index load (in process)", f"{load_s * 1000:.0f} ms", "", None))
-    rows.append(("warm query, dense max k=10 (in process)", f"{warm_s * 1000:.3f} ms", "<= 1 ms", warm_s <= 0.001))
+    warm_target = ("<= 1 ms", warm_s <= 0.001) if static else ("", None)  # a transformer's forward pass: no target
+    rows.append(("warm query, dense max k=10 (in process)", f"{warm_s * 1000:.3f} ms", *warm_target))
     for method in ("bm25", "hybrid"):
         other = Retriever(index, method)
         other.search(QUERY)
@@ -105,9 +118,8 @@ def bench(args: argparse.Namespace) -> None:
             build_index(tasks, encoder_dir, Path(tmp) / f"b{i}", command="bench")
             builds.append(time.perf_counter() - t0)
     rate = n / statistics.median(builds)
-    rows.append(
-        (f"index build ({n:,} instructions, incl. BM25 + writes)", f"{rate:,.0f} instr/s", ">= 2,000/s", rate >= 2000)
-    )
+    build_target = (">= 2,000/s", rate >= 2000) if static else ("", None)
+    rows.append((f"index build ({n:,} instructions, incl. BM25 + writes)", f"{rate:,.0f} instr/s", *build_target))
 
     baseline = [
         run_timed([sys.executable, "-c", BASELINE, str(encoder_dir), str(index_dir / "faiss.index"), QUERY])

@@ -9,7 +9,7 @@ their keywords); the table reports the test part, settings are chosen on the dev
 Cost: index build (embedding + BM25 + writes) on the evaluation collection, alignment time, cold
 ``instr-select query`` median and its peak memory.
 
-    python scripts/bench_retrieval.py [--bases minilm-static minilm ...] [--align minilm-static=mnrl-lr0.005-e1@0.5]
+    python scripts/bench_retrieval.py [--bases minilm-static minilm ...] [--align minilm-static=mnrl-lr0.005-e1@0.5 minilm=recipe]
 
 Artefacts (indexes, aligned encoders, per-candidate scores) go under ``--out`` (default
 runs/bench_retrieval, ignored by git); re-running reuses finished candidates unless ``--fresh``.
@@ -68,17 +68,24 @@ def cold_query(index_dir: Path, runs: int) -> tuple[float, float]:
 
 
 def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple[Path, float]:
-    """Align ``base`` with a sweep setting on the training part only; ``@W`` keeps a share W of the base."""
+    """Align ``base`` with a sweep setting on the training part only; ``@W`` keeps a share W of the base.
+
+    ``recipe``: the packaged recipe named after the base, exactly (``instr_select/recipes/BASE.json``).
+    """
     from sweep_alignment import SETTINGS
 
     from instr_select.encoder.train import AlignConfig, train_encoder
+    from instr_select.index.default import read_recipe
 
     setting, _, weight = spec.partition("@")
     folder = out / "encoders" / f"{base}-{setting}-{weight or '0'}"
     started = time.perf_counter()
     if folder.is_dir():  # trained before (e.g. by the sweep): its own recorded training time
         return folder, json.loads((folder / "training_info.json").read_text())["seconds"]
-    config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
+    if setting == "recipe":
+        config = AlignConfig(**{k: v for k, v in read_recipe(base)[0]["alignment"].items() if k != "sources"})
+    else:
+        config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
     train_encoder(splits.train, base, folder, config, progress=lambda line: None)
     return folder, time.perf_counter() - started
 

@@ -28,6 +28,8 @@ SETTINGS = {
         recipe="mnrl", learning_rate=0.02, epochs=2, group_by="category", pairs_per_instruction=2
     ),
     "mnrl-category-lr0.01-e1": dict(recipe="mnrl", learning_rate=0.01, epochs=1, group_by="category"),
+    "mnrl-category-lr0.05-e2": dict(recipe="mnrl", learning_rate=0.05, epochs=2, group_by="category"),
+    "mnrl-category-lr0.02-e4": dict(recipe="mnrl", learning_rate=0.02, epochs=4, group_by="category"),
     "mnrl-category-lr1e-5-e1": dict(recipe="mnrl", learning_rate=1e-5, epochs=1, group_by="category"),
     "insta-lr1e-6-e5": dict(recipe="insta", learning_rate=1e-6, epochs=5),
     "mnrl-lr2e-5-e1": dict(recipe="mnrl", learning_rate=2e-5, epochs=1),
@@ -38,7 +40,10 @@ TRANSFORMER = dict(
     recipe="mnrl", epochs=1, group_by="category", pairs_per_instruction=1, batch_size=32, max_seq_length=128,
     dev_fraction=0.1,
 )  # fmt: skip
-SETTINGS |= {f"mnrl-category-lr{lr}-e1-p1": dict(TRANSFORMER, learning_rate=float(lr)) for lr in ("2e-5", "5e-5")}
+SETTINGS |= {
+    f"mnrl-category-lr{lr}-e1-p1": dict(TRANSFORMER, learning_rate=float(lr)) for lr in ("2e-5", "5e-5", "1e-4")
+}
+SETTINGS["mnrl-category-lr1e-4-e1-p1-len64"] = dict(TRANSFORMER, learning_rate=1e-4, max_seq_length=64)
 
 
 def main() -> None:

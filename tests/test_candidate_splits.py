@@ -16,7 +16,7 @@ def splits(data_dir: Path):
 
 def test_no_held_out_text_reaches_alignment(splits) -> None:
     benches = {b.name: b for b in splits.benchmarks}
-    assert set(benches) == {"p3-dataset", "niv2-category", "bigbench-keyword"}
+    assert set(benches) == {"p3-dataset", "niv2-category", "bigbench-keyword", "p3-mixed"}
     train_texts = {text for task in splits.train for text in task.instructions}
     index_texts = {(task.key, text) for task in splits.index for text in task.instructions}
     for query in benches["p3-dataset"].queries:
@@ -29,6 +29,23 @@ def test_no_held_out_text_reaches_alignment(splits) -> None:
             assert not set(query.relevant) & set(query.exclude_keys)
             assert not set(query.exclude_keys) & train_keys  # its whole source is unseen by alignment
     assert len(splits.train) < len(splits.index) and train_texts
+
+
+def test_mixed_p3_queries_search_the_whole_index_with_every_task_of_their_dataset(splits) -> None:
+    benches = {b.name: b for b in splits.benchmarks}
+    single, mixed = benches["p3-dataset"], benches["p3-mixed"]
+    assert mixed.meta_dataset is None and single.meta_dataset == "promptsource"
+    assert [q.text for q in mixed.queries] == [q.text for q in single.queries]
+    source = {task.key: task.source_key for task in splits.index}
+    across = 0
+    for one, both in zip(single.queries, mixed.queries, strict=True):
+        assert set(one.relevant) <= set(both.relevant)  # the P3 subsets, and more
+        assert {source[key] for key in both.relevant} == {source[one.task_key]}
+        across += any(not key.startswith("promptsource:") for key in both.relevant)
+    assert across > 10  # e.g. NIV2 tasks made from the same dataset
+    assert splits.dev["p3-mixed"] == {
+        "m" + q.query_id[1:] for q in single.queries if q.query_id in splits.dev["p3-dataset"]
+    }
 
 
 def test_dev_and_test_parts_split_every_benchmark(splits, data_dir: Path) -> None:
@@ -59,7 +76,7 @@ def test_bm25_scores_are_measured_on_both_parts(splits) -> None:
     texts = [text for task in splits.index for text in task.instructions]
     index = InstructionIndex.from_tasks(splits.index, tiny_static_model(texts[:3000], dim=8))
     scores = score_index(index, splits, "bm25")
-    assert set(scores) == {"p3-dataset", "niv2-category", "bigbench-keyword"}
+    assert set(scores) == {"p3-dataset", "niv2-category", "bigbench-keyword", "p3-mixed"}
     for parts in scores.values():
         assert set(parts) == {"dev", "test", "all"} and all(0 <= v <= 1 for p in parts.values() for v in p.values())
     assert scores["p3-dataset"]["all"]["Success@1"] > 0.5  # BM25 finds most held-out templates' datasets
@@ -71,6 +88,8 @@ def test_default_recipe_names_a_registry_base_and_valid_alignment() -> None:
     from instr_select.models import get_spec
 
     recipe, _ = read_recipe()  # the recipe shipped with the package
-    assert get_spec(recipe["encoder"]["base"]).kind == "static"  # queried with numpy, never torch
+    assert (
+        get_spec(recipe["encoder"]["base"]).kind == "sentence-transformer"
+    )  # queried through ONNX Runtime, never torch
     alignment = {k: v for k, v in recipe["alignment"].items() if k != "sources"}
     AlignConfig(**alignment).validate()

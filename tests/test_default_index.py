@@ -20,7 +20,7 @@ def _jsonl(path, tasks):
 
 def test_packaged_recipe_is_readable():
     recipe, origin = read_recipe()
-    assert origin == "instr_select.recipes/minilm-static.json" and {"sources", "encoder", "alignment"} <= set(recipe)
+    assert origin == "instr_select.recipes/minilm.json" and {"sources", "encoder", "alignment"} <= set(recipe)
 
 
 def test_packaged_recipes_by_name(tmp_path, monkeypatch):

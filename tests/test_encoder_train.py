@@ -33,6 +33,32 @@ def test_training_reduces_loss_and_writes_st_model(tmp_path):
     assert len(encoder_hash(out)) == 64
 
 
+def test_one_epoch_is_scored_on_dev_without_checkpoints(tmp_path, monkeypatch):
+    """With one epoch there is no best epoch to choose: no per-epoch evaluation, no checkpoint."""
+    import sentence_transformers
+
+    from instr_select.encoder import AlignConfig, train_encoder
+
+    saved: list[str] = []
+    original = sentence_transformers.SentenceTransformerTrainer._save_checkpoint
+    monkeypatch.setattr(
+        sentence_transformers.SentenceTransformerTrainer,
+        "_save_checkpoint",
+        lambda self, *a, **k: saved.append("checkpoint") or original(self, *a, **k),
+    )
+    config = AlignConfig(epochs=1, batch_size=4, vocab_size=200, dim=16, dev_fraction=0.5, seed=0)
+    out = train_encoder(toy_tasks(per_task=6), None, tmp_path / "enc", config)
+    info = json.loads((out / "training_info.json").read_text())
+    assert not saved and info["best_checkpoint"] is None
+    assert info["dev_before"] and info["dev_best"]  # still measured before and after
+    assert not any("eval_dev_cosine_mrr@10" in h for h in info["history"])
+    config = AlignConfig(epochs=2, batch_size=4, vocab_size=200, dim=16, dev_fraction=0.5, seed=0)
+    info = json.loads(
+        (train_encoder(toy_tasks(per_task=6), None, tmp_path / "enc2", config) / "training_info.json").read_text()
+    )
+    assert saved and info["best_checkpoint"]  # two epochs: the better one is kept
+
+
 def test_insta_recipe_trains(tmp_path):
     from instr_select.encoder import AlignConfig, train_encoder
 

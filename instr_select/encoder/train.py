@@ -230,6 +230,7 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
         work = Path(scratch)  # checkpoints of the dev-based selection; the model goes to ``out`` atomically
         epochs = config.resolved_epochs()
         steps_per_epoch = max(1, -(-len(dataset) // config.batch_size))
+        choose = evaluator is not None and epochs > 1  # the best epoch on dev; one epoch leaves no choice
         args = SentenceTransformerTrainingArguments(
             output_dir=str(work / "checkpoints"),
             num_train_epochs=epochs,
@@ -239,10 +240,10 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
             seed=config.seed,
             data_seed=config.seed,
             batch_sampler=sampler,
-            eval_strategy="epoch" if evaluator else "no",
-            save_strategy="epoch" if evaluator else "no",
-            load_best_model_at_end=evaluator is not None,
-            metric_for_best_model="eval_dev_cosine_mrr@10" if evaluator else None,
+            eval_strategy="epoch" if choose else "no",
+            save_strategy="epoch" if choose else "no",
+            load_best_model_at_end=choose,
+            metric_for_best_model="eval_dev_cosine_mrr@10" if choose else None,
             greater_is_better=True,
             save_total_limit=2,
             logging_steps=max(1, steps_per_epoch // 4),
@@ -256,7 +257,7 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
             args=args,
             train_dataset=dataset,
             loss=loss,
-            evaluator=evaluator,
+            evaluator=evaluator if choose else None,
             callbacks=[_progress_callback(say)],
         )
         from instr_select.progress import use_bar

@@ -11,6 +11,10 @@ Three query sets, each with a dev part (settings are chosen there) and a test pa
 - ``bigbench-keyword``: a seeded 40% of the BIG-bench tasks (with their subtasks) is held out
   of alignment; each queries the tasks of other BIG-bench tasks, those sharing a content keyword
   (not a format keyword such as ``zero-shot``) are relevant (nDCG@10).
+- ``p3-mixed``: the ``p3-dataset`` queries against the whole index, as a real query meets it (every
+  meta-dataset at once); every task of the template's source dataset is relevant, in any
+  meta-dataset (an NIV2 task made from RTE answers an RTE template). It measures whether
+  scores of different meta-datasets are comparable, which the single-meta-dataset sets cannot.
 
 Every candidate indexes the same collection (held-out P3 templates removed; every NIV2 and
 BIG-bench task present); alignment sees only ``Splits.train``, which holds no held-out text.
@@ -37,8 +41,14 @@ MEASURES = {
     "p3-dataset": ("Success@1", "RR@10"),
     "niv2-category": ("nDCG@10",),
     "bigbench-keyword": ("nDCG@10",),
+    "p3-mixed": ("Success@1", "RR@10"),
 }
-HEADLINE = {"p3-dataset": "Success@1", "niv2-category": "nDCG@10", "bigbench-keyword": "nDCG@10"}
+HEADLINE = {
+    "p3-dataset": "Success@1",
+    "niv2-category": "nDCG@10",
+    "bigbench-keyword": "nDCG@10",
+    "p3-mixed": "Success@1",
+}
 
 
 @dataclass
@@ -131,6 +141,9 @@ def prepare_splits(
         benchmarks.append(Benchmark(bench_name, queries, MEASURES[bench_name], name))
         index += tasks
         train += TaskCollection(t for t in tasks if t.source_key not in held_sources)
+    if p3 is not None and len(index) > len(p3_rest):
+        mixed = [replace(q, query_id=f"m{i}") for i, q in enumerate(dataset_level(held, index))]
+        benchmarks.append(Benchmark("p3-mixed", mixed, MEASURES["p3-mixed"], None))
     dev = {
         b.name: {q.query_id for q in b.queries if seeded(seed, "dev-part", q.task_key).random() < dev_fraction}
         for b in benchmarks
@@ -199,6 +212,7 @@ COLUMNS = (
     ("p3-dataset", "RR@10"),
     ("niv2-category", "nDCG@10"),
     ("bigbench-keyword", "nDCG@10"),
+    ("p3-mixed", "Success@1"),
 )
 
 

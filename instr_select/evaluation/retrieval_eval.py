@@ -61,7 +61,7 @@ class Benchmark:
     name: str
     queries: list[Query]
     measures: tuple[str, ...]
-    meta_dataset: str
+    meta_dataset: str | None  # the meta-dataset searched; None: the whole index
     duplicated: list[bool] = field(default_factory=list)  # query text also in another index task
 
 
@@ -131,7 +131,11 @@ def run_benchmark(retriever, bench: Benchmark, k: int = 10) -> Run:
     run: Run = {}
     for query in bench.queries:
         results = retriever.search(
-            query.text, k=k, meta_datasets=[bench.meta_dataset], exclude_keys=query.exclude_keys, guard=False
+            query.text,
+            k=k,
+            meta_datasets=[bench.meta_dataset] if bench.meta_dataset else None,  # None: the whole index
+            exclude_keys=query.exclude_keys,
+            guard=False,
         )
         run[query.query_id] = {doc_id(r.key): float(r.score) for r in results}
     return run

@@ -1,6 +1,6 @@
 """The default index: built from a recipe shipped with the package into the per-user cache.
 
-``build_default`` reads the recipe (``instr_select/recipes/minilm-static.json`` unless another is
+``build_default`` reads the recipe (``instr_select/recipes/minilm.json`` unless another is
 given), trains the encoder it describes with ``train_encoder`` on the recipe's sources (from
 scratch, or from ``encoder.base``: a model-registry name or a local model directory; with
 ``"alignment": null`` the base is used as it is; ``alignment.sources`` limits alignment to some
@@ -27,7 +27,7 @@ from instr_select.errors import DataError
 from instr_select.paths import default_index_dir
 
 RECIPE_PACKAGE = "instr_select.recipes"
-DEFAULT_RECIPE = "minilm-static.json"  # recipes are named after their encoder base
+DEFAULT_RECIPE = "minilm.json"  # recipes are named after their encoder base
 
 
 def packaged_recipes() -> list[str]:
