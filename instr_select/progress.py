@@ -32,6 +32,17 @@ def enabled(quiet: bool = False) -> bool:
     return not silenced(quiet) and bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
+HUB_BARS = "HF_HUB_DISABLE_PROGRESS_BARS"  # read by huggingface_hub, and through it transformers, at import
+
+
+def library_bars() -> None:
+    """The libraries' own bars (transformers' "Loading weights", the hub's downloads) follow this
+    module's rule: none with ``--quiet`` or when stderr is not a terminal. For the CLI, before the
+    libraries are imported; a value the user set is kept."""
+    if not enabled():
+        os.environ.setdefault(HUB_BARS, "1")
+
+
 def bar(iterable: Iterable[Any] | None = None, quiet: bool = False, **kwargs: Any):
     """A ``tqdm`` bar on stderr (``desc``, ``total``, ``unit`` ... as tqdm), disabled unless ``enabled``."""
     from tqdm.auto import tqdm

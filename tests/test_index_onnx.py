@@ -109,3 +109,19 @@ def test_failed_export_falls_back_to_torch(tmp_path: Path, monkeypatch, caplog) 
     assert manifest["encoder"]["query_path"] == "sentence-transformers" and not (path / "onnx").exists()
     index = InstructionIndex.load(path)
     np.testing.assert_allclose(index.encode_queries([ENTAIL])[0], index.vectors[0], atol=1e-5)
+
+
+def test_library_bars_stay_off_a_redirected_stderr(encoder_dir: Path, tmp_path: Path, data_dir: Path) -> None:
+    """transformers' own bars ("Loading weights") follow the CLI's rule: none unless stderr is a terminal."""
+    import os
+
+    from conftest import run_cli
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    out = tmp_path / "index"
+    result = run_cli(
+        "build-index", "bbh", "--out", str(out), "--encoder", str(encoder_dir), "--data-dir", str(data_dir), env=env
+    )
+    assert result.code == 0, result.err
+    assert "Loading weights" not in result.err and "%|" not in result.err
+    assert InstructionIndex.load(out).manifest.encoder["query_path"] == "onnx"

@@ -90,9 +90,10 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="instr-select")
 def cli(verbose: bool, quiet: bool) -> None:
     """Pick the tasks worth instruction-tuning on, from instructions alone."""
-    from instr_select.progress import set_quiet
+    from instr_select.progress import library_bars, set_quiet
 
     set_quiet(quiet)
+    library_bars()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
