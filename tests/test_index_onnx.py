@@ -112,16 +112,25 @@ def test_failed_export_falls_back_to_torch(tmp_path: Path, monkeypatch, caplog) 
 
 
 def test_library_bars_stay_off_a_redirected_stderr(encoder_dir: Path, tmp_path: Path, data_dir: Path) -> None:
-    """transformers' own bars ("Loading weights") follow the CLI's rule: none unless stderr is a terminal."""
+    """The libraries' own bars (transformers' "Loading weights", sentence-transformers' "Computing
+    widget examples") follow the CLI's rule: none unless stderr is a terminal."""
     import os
 
     from conftest import run_cli
 
-    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    from instr_select.progress import LIBRARY_BARS_OFF
+
+    env = {k: v for k, v in os.environ.items() if k not in LIBRARY_BARS_OFF}
     out = tmp_path / "index"
-    result = run_cli(
+    built = run_cli(
         "build-index", "bbh", "--out", str(out), "--encoder", str(encoder_dir), "--data-dir", str(data_dir), env=env
     )
-    assert result.code == 0, result.err
-    assert "Loading weights" not in result.err and "%|" not in result.err
+    assert built.code == 0, built.err
     assert InstructionIndex.load(out).manifest.encoder["query_path"] == "onnx"
+    aligned = run_cli(
+        "train-encoder", "bbh", "--out", str(tmp_path / "aligned"), "--base-model", str(encoder_dir),
+        "--epochs", "1", "--batch-size", "8", "--data-dir", str(data_dir), env=env,
+    )  # fmt: skip
+    assert aligned.code == 0, aligned.err
+    for result in (built, aligned):
+        assert "Loading weights" not in result.err and "widget" not in result.err and "%|" not in result.err
