@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -179,5 +180,7 @@ def test_candidate_mode_bad_input(cli, data_dir, tmp_path):
     )
     assert result.code == 2 and "minilm-static" in result.err and len(result.err.strip().splitlines()) == 1
     assert not (tmp_path / "b").exists()
-    result = cli("eval-retrieval", "--encoder", "mpnet-static", "--align", "--out", str(tmp_path / "c"))
+    env = {**os.environ, "INSTR_SELECT_CACHE": str(tmp_path / "cache")}  # nothing materialised before the check
+    result = cli("eval-retrieval", "--encoder", "mpnet-static", "--align", "--out", str(tmp_path / "c"), env=env)
     assert result.code == 2 and "no packaged alignment recipe for 'mpnet-static'" in result.err
+    assert not (tmp_path / "cache" / "models").exists()

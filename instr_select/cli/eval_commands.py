@@ -165,13 +165,14 @@ def _candidates(encoders, align, sources, aggregate, seed, out, as_json, data_di
     from instr_select.offline import ensure_offline
 
     ensure_offline()
-    for encoder in encoders:  # unknown names and missing packages fail before any data is read
-        model_path(encoder)
+    for encoder in encoders:  # a missing recipe, then unknown names and missing packages fail before any data is read
         if align and encoder not in packaged_recipes():
             raise ConfigError(
                 f"--align: no packaged alignment recipe for {encoder!r} (packaged: {', '.join(packaged_recipes())});"
                 " align it with `instr-select train-encoder` and pass the folder to --encoder"
             )
+    for encoder in encoders:
+        model_path(encoder)  # materialised (and hash-checked) on first use
     loaded = {name: load_source(spec, data_dir=data_dir) for name, spec in sources.items() if _none(spec)}
     if not loaded:
         raise ConfigError("nothing to evaluate: give --p3, --niv2 or --bigbench")
