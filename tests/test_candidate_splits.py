@@ -88,8 +88,7 @@ def test_default_recipe_names_a_registry_base_and_valid_alignment() -> None:
     from instr_select.models import get_spec
 
     recipe, _ = read_recipe()  # the recipe shipped with the package
-    assert (
-        get_spec(recipe["encoder"]["base"]).kind == "sentence-transformer"
-    )  # queried through ONNX Runtime, never torch
+    kind = get_spec(recipe["encoder"]["base"]).kind
+    assert kind == "sentence-transformer"  # queried through its ONNX export, never torch
     alignment = {k: v for k, v in recipe["alignment"].items() if k != "sources"}
     AlignConfig(**alignment).validate()

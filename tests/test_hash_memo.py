@@ -65,7 +65,7 @@ def test_checked_tables_are_not_checked_again_and_texts_decode_on_demand(index_d
     assert results == Retriever(first).search("Decide whether the second sentence follows from the first.", k=3)
 
 
-def test_guard_finds_every_instruction_without_decoding_all(index_dir: Path) -> None:
+def test_guard_through_vectors_finds_what_a_text_lookup_finds(index_dir: Path) -> None:
     from instr_select.retrieval import Retriever
 
     store.InstructionIndex.load(index_dir)
