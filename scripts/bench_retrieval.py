@@ -75,7 +75,7 @@ def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple
     from sweep_alignment import SETTINGS
 
     from instr_select.encoder.train import AlignConfig, train_encoder
-    from instr_select.index.default import read_recipe
+    from instr_select.index.default import alignment_config, read_recipe
 
     setting, _, weight = spec.partition("@")
     folder = out / "encoders" / f"{base}-{setting}-{weight or '0'}"
@@ -83,7 +83,7 @@ def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple
     if folder.is_dir():  # trained before (e.g. by the sweep): its own recorded training time
         return folder, json.loads((folder / "training_info.json").read_text())["seconds"]
     if setting == "recipe":
-        config = AlignConfig(**{k: v for k, v in read_recipe(base)[0]["alignment"].items() if k != "sources"})
+        config, _ = alignment_config(read_recipe(base)[0])
     else:
         config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
     train_encoder(splits.train, base, folder, config, progress=lambda line: None)

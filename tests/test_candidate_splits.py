@@ -83,12 +83,11 @@ def test_bm25_scores_are_measured_on_both_parts(splits) -> None:
 
 
 def test_default_recipe_names_a_registry_base_and_valid_alignment() -> None:
-    from instr_select.encoder.train import AlignConfig
-    from instr_select.index.default import read_recipe
+    from instr_select.index.default import alignment_config, read_recipe
     from instr_select.models import get_spec
 
     recipe, _ = read_recipe()  # the recipe shipped with the package
     kind = get_spec(recipe["encoder"]["base"]).kind
     assert kind == "sentence-transformer"  # queried through its ONNX export, never torch
-    alignment = {k: v for k, v in recipe["alignment"].items() if k != "sources"}
-    AlignConfig(**alignment).validate()
+    config, _ = alignment_config(recipe)
+    config.validate()

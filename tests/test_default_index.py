@@ -24,14 +24,14 @@ def test_packaged_recipe_is_readable():
 
 
 def test_packaged_recipes_by_name(tmp_path, monkeypatch):
-    from instr_select.encoder.train import AlignConfig
+    from instr_select.index.default import alignment_config
 
     recipe, origin = read_recipe("minilm")
     assert origin == "instr_select.recipes/minilm.json" and recipe["encoder"]["base"] == "minilm"
-    AlignConfig(**recipe["alignment"]).validate()  # every packaged recipe is a valid alignment
+    alignment_config(recipe)[0].validate()  # every packaged recipe is a valid alignment
     static, _ = read_recipe("minilm-static")
     assert static["encoder"]["base"] == "minilm-static"
-    AlignConfig(**static["alignment"]).validate()
+    alignment_config(static)[0].validate()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "minilm").write_text(json.dumps({**recipe, "description": "a local file wins"}))
     assert read_recipe("minilm")[0]["description"] == "a local file wins"

@@ -61,9 +61,14 @@ def package_spec(name: str, dist: str, files: dict[str, str], version: str = "1.
     )
 
 
-def test_package_model_is_materialised_and_verified(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def install_fake(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake model package installed and registered as model ``fake`` with its true hashes."""
     fake_distribution(site, "fake-model", "1.0", {f"fakepkg/model/{k}": v for k, v in MODEL_FILES.items()})
     register(monkeypatch, package_spec("fake", "fake-model", {k: sha(v) for k, v in MODEL_FILES.items()}))
+
+
+def test_package_model_is_materialised_and_verified(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_fake(site, monkeypatch)
     path = Path(resolve_model("fake"))
     assert path.parent.parent == Path(site.parent / "cache")
     assert (path / "weights/model.bin").read_bytes() == MODEL_FILES["weights/model.bin"]
@@ -86,8 +91,7 @@ def test_hash_mismatch_refuses_to_load(site: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_tampered_cache_is_detected(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_distribution(site, "fake-model", "1.0", {f"fakepkg/model/{k}": v for k, v in MODEL_FILES.items()})
-    register(monkeypatch, package_spec("fake", "fake-model", {k: sha(v) for k, v in MODEL_FILES.items()}))
+    install_fake(site, monkeypatch)
     path = Path(resolve_model("fake"))
     (path / "config.json").write_bytes(b'{"dim": 5}')
     with pytest.raises(ConfigError, match=r"config\.json: sha256"):
@@ -95,8 +99,7 @@ def test_tampered_cache_is_detected(site: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_same_size_change_with_mtime_put_back_is_detected(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_distribution(site, "fake-model", "1.0", {f"fakepkg/model/{k}": v for k, v in MODEL_FILES.items()})
-    register(monkeypatch, package_spec("fake", "fake-model", {k: sha(v) for k, v in MODEL_FILES.items()}))
+    install_fake(site, monkeypatch)
     path = Path(resolve_model("fake"))
     target = path / "weights/model.bin"
     before = target.stat()
@@ -107,8 +110,7 @@ def test_same_size_change_with_mtime_put_back_is_detected(site: Path, monkeypatc
 
 
 def test_touched_file_is_rehashed_once_and_trusted_again(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_distribution(site, "fake-model", "1.0", {f"fakepkg/model/{k}": v for k, v in MODEL_FILES.items()})
-    register(monkeypatch, package_spec("fake", "fake-model", {k: sha(v) for k, v in MODEL_FILES.items()}))
+    install_fake(site, monkeypatch)
     path = Path(resolve_model("fake"))
     os.utime(path / "config.json")  # same content, new signature
     assert resolve_model("fake") == str(path)  # re-hashed, found equal, signature learnt
@@ -207,8 +209,7 @@ def test_real_minilm_loads_and_embeds(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_cache_entry_without_manifest_is_rebuilt(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_distribution(site, "fake-model", "1.0", {f"fakepkg/model/{k}": v for k, v in MODEL_FILES.items()})
-    register(monkeypatch, package_spec("fake", "fake-model", {k: sha(v) for k, v in MODEL_FILES.items()}))
+    install_fake(site, monkeypatch)
     stale = site.parent / "cache" / "models" / "fake"
     stale.mkdir(parents=True)
     (stale / "instr-select-model.json").write_text("{}")  # an interrupted or older cache entry

@@ -269,8 +269,8 @@ def evaluate_candidates(
     import json
 
     from instr_select.atomic import atomic_directory
-    from instr_select.encoder.train import AlignConfig, train_encoder
-    from instr_select.index.default import read_recipe
+    from instr_select.encoder.train import train_encoder
+    from instr_select.index.default import alignment_config, read_recipe
     from instr_select.provenance import command_line
 
     recipes = {name: read_recipe(name) for name in encoders} if align else {}  # one packaged per base
@@ -282,7 +282,7 @@ def evaluate_candidates(
             if align:
                 recipe, origin = recipes[name]
                 folder = staged / "encoders" / f"{Path(name).name}-aligned"
-                config = AlignConfig(**{k: v for k, v in recipe["alignment"].items() if k != "sources"})
+                config, _ = alignment_config(recipe)
                 progress(f"aligning {name} with the recipe of {origin} on {len(splits.train)} training tasks")
                 train_encoder(splits.train, name, folder, config, command=command, progress=lambda line: None)
                 plan.append((f"{name} aligned", folder))

@@ -35,6 +35,19 @@ def packaged_recipes() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files(RECIPE_PACKAGE).iterdir() if p.name.endswith(".json"))
 
 
+def alignment_config(recipe: dict[str, Any]):
+    """(``AlignConfig``, the meta-datasets it aligns on or None for all) of a recipe read by
+    :func:`read_recipe`; (None, None) when the recipe indexes its encoder base as it is."""
+    from instr_select.encoder import AlignConfig
+
+    if recipe["alignment"] is None:
+        return None, None
+    alignment = dict(recipe["alignment"])
+    sources = alignment.pop("sources", None)
+    encoder = {k: v for k, v in recipe["encoder"].items() if k not in ("seed", "base")}
+    return AlignConfig(**alignment, **encoder), sources
+
+
 def read_recipe(recipe: str | Path | None = None) -> tuple[dict[str, Any], str]:
     """(recipe, where it came from): a file path, a packaged recipe's name (``minilm-static``), or the default."""
     if recipe is None:
@@ -100,7 +113,7 @@ def build_default(
     say: Callable[[str], None] = lambda line: None,
 ) -> BuildReport:
     """Build the default index at ``out`` (default ``default_index_dir()``) from ``recipe``."""
-    from instr_select.encoder import AlignConfig, train_encoder
+    from instr_select.encoder import train_encoder
     from instr_select.index import build_index
     from instr_select.loaders import load_sources
 
@@ -113,17 +126,14 @@ def build_default(
     tasks = load_sources(recipe_data["sources"], data_dir=data_dir)
     n_instr = sum(len(t.instructions) for t in tasks)
     say(f"loaded {len(tasks):,} tasks, {n_instr:,} instructions from {', '.join(recipe_data['sources'])}")
-    encoder = {k: v for k, v in recipe_data["encoder"].items() if k not in ("seed", "base")}
     base = _base_model(recipe_data["encoder"].get("base"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    if recipe_data["alignment"] is None:  # a pretrained encoder used as it is
+    config, align_sources = alignment_config(recipe_data)
+    if config is None:  # a pretrained encoder used as it is
         if base is None:
             raise DataError(origin, "recipe has no alignment and no encoder base", "give one of them")
         encoder_dir = Path(base)
     else:
-        alignment = dict(recipe_data["alignment"])
-        align_sources = alignment.pop("sources", None)  # meta-datasets to align on; default: all
-        config = AlignConfig(**alignment, **encoder)
         encoder_dir = out.parent / f".{out.name}-encoder-{digest[:12]}"
         if force:
             shutil.rmtree(encoder_dir, ignore_errors=True)
