@@ -7,11 +7,13 @@ on CPU); the separator rule and the loss masks are checked on their tokens.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from instr_select.tasks import TaskCollection
 from instr_select.tuning.export import AXOLOTL_FILE, FILE_NAMES, LLAMA_FACTORY_INFO
 from instr_select.tuning.mixture import MixtureConfig, build_records, save_mixture
 
@@ -211,3 +213,52 @@ def test_manifest_records_provenance(export):
     assert {"python", "instr-select", "datasets"} <= set(manifest["versions"])
     assert shlex.split(manifest["command"])  # pasteable: shlex.join quoting
     assert "README.md" in manifest["files"] and "axolotl.yaml" in manifest["files"]
+
+
+CONFIGS = ("records", "alpaca", "messages", "prompt-completion")
+LOAD_EVERY_CONFIG = """
+import json, sys
+import datasets
+datasets.disable_progress_bars()
+print(json.dumps({c: list(datasets.load_dataset(sys.argv[1], c, split="train")["task_id"]) for c in sys.argv[2:]}))
+"""
+
+
+def _two_mixtures():
+    pool = toy_pool()
+    first = build_records(TaskCollection([pool.get("bigbench:parity")]), MixtureConfig(max_per_task=5, seed=0))
+    second = build_records(
+        TaskCollection([pool.get("bbh:colors"), pool.get("niv2:task001_label")]), MixtureConfig(max_per_task=4, seed=1)
+    )
+    return first, second
+
+
+def _task_ids(mix) -> list[str]:
+    return [r["task_id"] for r in mix.records]
+
+
+def test_two_exports_named_alike_load_as_what_they_hold_in_one_process(tmp_path):
+    """An export folder called ``mix`` loads as its own rows, whatever ``mix`` was loaded before."""
+    first, second = _two_mixtures()
+    assert _task_ids(first) != _task_ids(second)
+    plan = [(tmp_path / "A" / "mix", first), (tmp_path / "B" / "mix", second), (tmp_path / "A" / "mix", second)]
+    for out, mix in plan:
+        save_mixture(mix, out, formats=["alpaca", "messages", "prompt-completion"])
+        for config in CONFIGS:
+            loaded = datasets.load_dataset(str(out), config, split="train")
+            assert list(loaded["task_id"]) == _task_ids(mix), (out, config)
+
+
+def test_two_exports_named_alike_load_as_what_they_hold_in_two_processes(tmp_path):
+    first, second = _two_mixtures()
+    for out, mix in [
+        (tmp_path / "A" / "mix", first),
+        (tmp_path / "B" / "mix", second),
+        (tmp_path / "A" / "mix", second),
+    ]:
+        save_mixture(mix, out, formats=["alpaca", "messages", "prompt-completion"])
+        proc = subprocess.run(
+            [sys.executable, "-c", LOAD_EVERY_CONFIG, str(out), *CONFIGS], capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.strip().splitlines()[-1]) == {c: _task_ids(mix) for c in CONFIGS}

@@ -146,15 +146,27 @@ def axolotl_datasets(out: Path, formats: Sequence[str]) -> dict[str, list[dict[s
     return entries
 
 
-def dataset_card(formats: Sequence[str], manifest: dict[str, Any] | None = None) -> str:
-    """A Hugging Face dataset card whose ``configs:`` name each format's JSONL file (split ``train``)."""
+def dataset_card(formats: Sequence[str], manifest: dict[str, Any] | None = None, out: Path | None = None) -> str:
+    """A Hugging Face dataset card whose ``configs:`` name each format's JSONL file (split ``train``).
+
+    With ``out`` (the folder holding the files), each config's ``dataset_info`` carries its file's
+    sha256: ``datasets`` keys its cache by the folder's name and the card, not by the files, so
+    without it every export folder called ``mix`` would load as the first one ever loaded.
+    """
     import yaml
 
-    configs = [{"config_name": "records", "data_files": [{"split": "train", "path": RECORDS_FILE}], "default": True}]
-    for fmt in formats:
-        if fmt in FILE_NAMES:
-            configs.append({"config_name": fmt, "data_files": [{"split": "train", "path": FILE_NAMES[fmt]}]})
-    header = yaml.safe_dump({"configs": configs}, sort_keys=False)
+    from instr_select.hashing import file_sha256
+
+    files = {"records": RECORDS_FILE, **{fmt: FILE_NAMES[fmt] for fmt in formats if fmt in FILE_NAMES}}
+    configs = [{"config_name": name, "data_files": [{"split": "train", "path": file}]} for name, file in files.items()]
+    configs[0]["default"] = True
+    card: dict[str, Any] = {"configs": configs}
+    if out is not None:
+        card["dataset_info"] = [
+            {"config_name": name, "description": f"{file} sha256 {file_sha256(out / file)}"}
+            for name, file in files.items()
+        ]
+    header = yaml.safe_dump(card, sort_keys=False)
     manifest = manifest or {}
     lines = [
         "---",
@@ -231,7 +243,7 @@ def write_formats(
             continue
         _write_jsonl(out / FILE_NAMES[fmt], convert(records, fmt))
         files[FILE_NAMES[fmt]] = fmt
-    (out / CARD).write_text(dataset_card(formats, manifest), encoding="utf-8")
+    (out / CARD).write_text(dataset_card(formats, manifest, out), encoding="utf-8")
     files[CARD] = "dataset card: datasets.load_dataset(DIR, CONFIG)"
     if {"alpaca", "messages"} & set(formats):
         info = llama_factory_entries(llama_factory or DEFAULT_NAME, formats)
