@@ -4,8 +4,9 @@
   ``../shared/data`` beside the repository;
 - per-user cache (models, the default index): ``INSTR_SELECT_CACHE``, else
   ``$XDG_CACHE_HOME/instr-select``, else ``~/.cache/instr-select``;
-- the default index: ``INSTR_SELECT_INDEX``, else ``<cache>/indexes/default`` (built by
-  ``instr-select build-default``).
+- the default index: ``INSTR_SELECT_INDEX``, else ``indexes/default`` in a source checkout (beside
+  ``indexes/default.json``, the recipe it is built from), else ``<cache>/indexes/default`` for an
+  installed wheel (built by ``instr-select build-default``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def default_index_dir() -> Path:
     """Where the default index is read from and built to."""
     if os.environ.get(ENV_INDEX_DIR):
         return Path(os.environ[ENV_INDEX_DIR]).expanduser()
+    if is_source_checkout():
+        return REPO_ROOT / "indexes" / "default"
     return cache_dir() / "indexes" / "default"
 
 

@@ -113,11 +113,24 @@ def test_wheel_installs_and_builds_the_default_index_outside_the_clone(tmp_path)
     assert batch.stdout.strip() == "2"
 
 
-@pytest.mark.parametrize("variable", ["INSTR_SELECT_INDEX", "INSTR_SELECT_CACHE"])
-def test_default_index_follows_the_environment(monkeypatch, tmp_path, variable):
-    from instr_select.paths import default_index_dir
+@pytest.mark.parametrize("checkout", [True, False])
+def test_default_index_follows_the_environment(monkeypatch, tmp_path, checkout):
+    """INSTR_SELECT_INDEX first; then indexes/default in a checkout, the per-user cache in a wheel install."""
+    import instr_select.paths as paths
 
-    monkeypatch.delenv("INSTR_SELECT_INDEX", raising=False)
-    monkeypatch.setenv(variable, str(tmp_path))
-    expected = tmp_path if variable == "INSTR_SELECT_INDEX" else tmp_path / "indexes" / "default"
-    assert default_index_dir() == expected
+    monkeypatch.setattr(paths, "is_source_checkout", lambda: checkout)
+    monkeypatch.setenv("INSTR_SELECT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("INSTR_SELECT_INDEX", str(tmp_path / "chosen"))
+    assert paths.default_index_dir() == tmp_path / "chosen"
+    monkeypatch.delenv("INSTR_SELECT_INDEX")
+    expected = REPO / "indexes" / "default" if checkout else tmp_path / "cache" / "indexes" / "default"
+    assert paths.default_index_dir() == expected
+
+
+def test_the_checkouts_default_recipe_is_the_packaged_one():
+    """indexes/default.json names the one recipe file the package ships (no second copy to drift)."""
+    from instr_select.index.default import DEFAULT_RECIPE, RECIPE_PACKAGE, read_recipe
+
+    shown = REPO / "indexes" / "default.json"
+    assert shown.is_symlink() and shown.resolve() == (REPO / RECIPE_PACKAGE.replace(".", "/") / DEFAULT_RECIPE)
+    assert json.loads(shown.read_text()) == read_recipe()[0]

@@ -1,4 +1,4 @@
-"""``instr-select build-default``: build the default index into the per-user cache."""
+"""``instr-select build-default``: build the default index (``indexes/default`` in a checkout, else the per-user cache)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from instr_select.cli.options import data_dir_option, quiet_option
     "--out",
     type=click.Path(file_okay=False),
     default=None,
-    help="Index directory to write (default: $INSTR_SELECT_INDEX, else <cache>/indexes/default).",
+    help="Index directory to write (default: $INSTR_SELECT_INDEX, else indexes/default in a source checkout,"
+    " else <cache>/indexes/default).",
 )
 @click.option(
     "--recipe",

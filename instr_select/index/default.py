@@ -1,14 +1,14 @@
-"""The default index: built from a recipe shipped with the package into the per-user cache.
+"""The default index: built from a recipe shipped with the package.
 
 ``build_default`` reads the recipe (``instr_select/recipes/minilm.json`` unless another is
-given), trains the encoder it describes with ``train_encoder`` on the recipe's sources (from
+given; a source checkout shows it as ``indexes/default.json``, a link to that one file), trains the encoder it describes with ``train_encoder`` on the recipe's sources (from
 scratch, or from ``encoder.base``: a model-registry name or a local model directory; with
 ``"alignment": null`` the base is used as it is; ``alignment.sources`` limits alignment to some
 meta-datasets), and embeds every instruction with
 ``build_index``. It is idempotent: an index built from the same recipe
 (same recipe hash) is left alone unless ``force``. Nothing depends on where the package is
 installed: the data comes from ``--data-dir`` / ``INSTR_SELECT_DATA``, the index goes to
-``default_index_dir()`` (``INSTR_SELECT_INDEX`` or the per-user cache).
+``default_index_dir()`` (``INSTR_SELECT_INDEX``, ``indexes/default`` in a checkout, or the per-user cache).
 """
 
 from __future__ import annotations
