@@ -55,6 +55,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "active": ("instr_select.cli.select_commands", "active", "Active instruction tuning loop with a learning curve."),
     "compare": ("instr_select.cli.compare_command", "compare", "Compare selectors on target tasks at the same budget."),
+    "transfer": (
+        "instr_select.cli.transfer_commands",
+        "transfer",
+        "Measure which source tasks help which targets (a transfer matrix).",
+    ),
     "models": ("instr_select.cli.models_command", "models", "List the pretrained models: installed, ready, verified."),
 }
 

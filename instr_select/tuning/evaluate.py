@@ -49,14 +49,19 @@ class RougeL:
         return max(self.scorer.score(ref, prediction)["rougeL"].fmeasure for ref in references)
 
 
-def sample_examples(task: Task, max_examples: int | None, seed: int = 0) -> list[Example]:
-    examples = list(task.examples)
-    if not examples:
+def sample_indices(task: Task, max_examples: int | None, seed: int = 0) -> list[int]:
+    """Positions of the examples a target is scored on: all, or a seeded sample of ``max_examples``."""
+    count = len(task.examples)
+    if not count:
         raise DataError(None, f"target {task.key!r} has no examples", "pick a target task with examples")
-    if max_examples is not None and len(examples) > max_examples:
-        rng = random.Random(f"{seed}:{task.key}")
-        examples = [examples[i] for i in sorted(rng.sample(range(len(examples)), max_examples))]
-    return examples
+    if max_examples is None or count <= max_examples:
+        return list(range(count))
+    return sorted(random.Random(f"{seed}:{task.key}").sample(range(count), max_examples))
+
+
+def sample_examples(task: Task, max_examples: int | None, seed: int = 0) -> list[Example]:
+    examples = task.examples
+    return [examples[i] for i in sample_indices(task, max_examples, seed)]
 
 
 MAX_LABELS = 8
