@@ -69,6 +69,8 @@ def fixtures(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("corpus")
     encoder = save_tiny_model(root / "enc", small_tasks())
     index = build_index(small_tasks(), encoder, root / "index")
+    # another build of the same dimension: its encoder gives other vectors for the same instructions
+    other = build_index(small_tasks(), save_tiny_model(root / "enc-other", small_tasks(), seed=1), root / "other")
     tasks = [
         {"task_id": f"t{i}", "instruction": f"Answer question {i}.", "examples": [{"input": "q", "output": "a"}]}
         for i in range(3)
@@ -80,7 +82,7 @@ def fixtures(tmp_path_factory) -> dict:
     mixture = save_mixture(
         build_records(load_source("jsonl", path=source), MixtureConfig(max_per_task=2)), root / "mix", ["messages"]
     )
-    return {"index": index, "encoder": encoder, "mixture": mixture, "source": source}
+    return {"index": index, "other_index": other, "encoder": encoder, "mixture": mixture, "source": source}
 
 
 def copy_index(tmp: Path, fx: dict) -> Path:
@@ -899,7 +901,7 @@ def _(tmp, fx):
             "--factory", "PQ7"]  # fmt: skip
 
 
-@case("build-empty-jsonl")
+@case("build-empty-jsonl", ("empty.jsonl", "hold no tasks"))
 def _(tmp, fx):
     (tmp / "empty.jsonl").write_text("")
     return ["build-index", f"jsonl={tmp / 'empty.jsonl'}", "--out", str(tmp / "idx")]
@@ -909,6 +911,108 @@ def _(tmp, fx):
 def _(tmp, fx):
     (tmp / "blank.jsonl").write_text("\n\n  \n")
     return ["build-index", f"jsonl={tmp / 'blank.jsonl'}", "--out", str(tmp / "idx")]
+
+
+@case("build-add-empty-jsonl", ("empty.jsonl", "hold no tasks"))
+def _(tmp, fx):
+    (tmp / "empty.jsonl").write_text("")
+    return ["build-index", "--add", f"jsonl={tmp / 'empty.jsonl'}", "--out", str(copy_index(tmp, fx))]
+
+
+@case("train-encoder-empty-jsonl", ("empty.jsonl", "hold no tasks"))
+def _(tmp, fx):
+    (tmp / "empty.jsonl").write_text("")
+    return ["train-encoder", f"jsonl={tmp / 'empty.jsonl'}", "--out", str(tmp / "enc")]
+
+
+@case("export-tasks-empty-file", ("empty.jsonl", "the selection is empty", "META_DATASET:TASK_ID per line"))
+def _(tmp, fx):
+    (tmp / "empty.jsonl").write_text("")
+    return ["export", "--tasks", str(tmp / "empty.jsonl"), "--out", str(tmp / "mix")]
+
+
+@case("export-tasks-json-without-tasks", ("sel.json", "the selection is empty"))
+def _(tmp, fx):
+    (tmp / "sel.json").write_text(json.dumps({**SELECTION, "tasks": []}))
+    return ["export", "--tasks", str(tmp / "sel.json"), "--out", str(tmp / "mix")]
+
+
+# ---- an index whose manifest does not describe its files -------------------------------------------
+
+
+def _faiss_file_hnsw(index: Path) -> None:
+    """faiss.index rebuilt as HNSW over the same vectors, its hash recorded: the manifest still says Flat."""
+    import faiss
+
+    from instr_select.index.faiss_store import new_index
+
+    faiss.write_index(new_index(np.load(index / "vectors.npy"), "IDMap2,HNSW32"), str(index / "faiss.index"))
+    rehash(index)
+
+
+def _encoder_of_other_build(index: Path, fx: dict, entry: bool) -> None:
+    """static/ and encoder/ copied from another build; ``entry``: its manifest's encoder entry as well."""
+    for name in ("static", "encoder"):
+        shutil.rmtree(index / name)
+        shutil.copytree(fx["other_index"] / name, index / name)
+    if entry:
+        _edit_manifest(index, encoder=json.loads((fx["other_index"] / "manifest.json").read_text())["encoder"])
+
+
+MANIFEST_DISAGREES: dict[str, tuple[Callable[[Path, dict], None], tuple[str, ...]]] = {
+    "factory-hnsw-file-flat": (
+        lambda ix, fx: _edit_manifest(ix, factory="HNSW32"),
+        ("faiss.index", "manifest.json says factory 'HNSW32'", "Flat"),
+    ),
+    "factory-idmap-hnsw-file-flat": (
+        lambda ix, fx: _edit_manifest(ix, factory="IDMap2,HNSW32"),
+        ("faiss.index", "'IDMap2,HNSW32'", "HNSWFlat32"),
+    ),
+    "factory-ivf-file-flat": (
+        lambda ix, fx: _edit_manifest(ix, factory="IDMap2,IVF4,Flat"),
+        ("faiss.index", "'IDMap2,IVF4,Flat'"),
+    ),
+    "factory-flat-file-hnsw": (
+        lambda ix, fx: _faiss_file_hnsw(ix),
+        ("faiss.index", "holds an HNSW index", "'IDMap2,Flat'"),
+    ),
+    "factory-without-idmap-file-idmap": (
+        lambda ix, fx: _edit_manifest(ix, factory="Flat"),
+        ("faiss.index", "holds an id-map index", "'Flat'"),
+    ),
+    "static-encoder-of-other-build": (
+        lambda ix, fx: _encoder_of_other_build(ix, fx, entry=False),
+        ("index/static", "encoder files do not match"),
+    ),
+    "static-encoder-of-other-build-with-its-entry": (
+        lambda ix, fx: _encoder_of_other_build(ix, fx, entry=True),
+        ("index/static", "does not reproduce the index's vectors", "another build"),
+    ),
+    "static-encoder-of-other-build-rehashed": (
+        lambda ix, fx: (_encoder_of_other_build(ix, fx, entry=False), rehash(ix)),
+        ("index/static", "does not reproduce the index's vectors", "another build"),
+    ),
+}
+
+
+def _manifest_disagrees_case(change):
+    def setup(tmp: Path, fx: dict) -> list[str]:
+        index = copy_index(tmp, fx)
+        change(index, fx)
+        return ["query", "decide whether the sentence follows", "--index", str(index)]
+
+    return setup
+
+
+for _name, (_change, _expect) in MANIFEST_DISAGREES.items():
+    case(f"index-manifest-disagrees-{_name}", _expect)(_manifest_disagrees_case(_change))
+
+
+@case("index-add-to-hnsw-claiming-flat", ("faiss.index", "holds an HNSW index"))
+def _(tmp, fx):
+    index = copy_index(tmp, fx)
+    _faiss_file_hnsw(index)
+    return ["build-index", "--add", f"jsonl={fx['source']}", "--out", str(index)]
 
 
 # ---- queries files and query text ------------------------------------------------------------------
@@ -1031,6 +1135,98 @@ def _(tmp, fx):
 def _(tmp, fx):
     (tmp / "targets.txt").write_bytes(b"bbh:navigate\xff\n")
     return ["compare", "--targets", str(tmp / "targets.txt"), "--out", str(tmp / "run")]
+
+
+# ---- mixtures given to tune: checked against what mixture.json says they are ------------------------
+
+
+def _edit_records(mixture: Path, edit: Callable[[list], list], rehash_records: bool = False) -> None:
+    """records.jsonl edited; ``rehash_records``: mixture.json's mixture_hash updated to match."""
+    from instr_select.tuning.mixture import records_hash
+
+    _edit_jsonl(mixture / "records.jsonl", edit)
+    if rehash_records:
+        rows = [json.loads(line) for line in (mixture / "records.jsonl").read_text().splitlines()]
+        _edit_mixture(mixture, mixture_hash=records_hash(rows))
+
+
+def _edit_mixture(mixture: Path, **changes) -> None:
+    manifest = json.loads((mixture / "mixture.json").read_text())
+    (mixture / "mixture.json").write_text(json.dumps({**manifest, **changes}))
+
+
+def _format_1_records(rows: list) -> list:
+    return [{**row, "completion": row["completion"].lstrip()} for row in rows]
+
+
+RECORDS_FILE = "records.jsonl, line 1"
+MIXTURE_DAMAGE: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
+    "record-prompt-int-completion-null": (
+        lambda mix: _edit_records(mix, lambda r: [{"prompt": 5, "completion": None}, *r[1:]]),
+        (RECORDS_FILE, "field 'prompt' must be a string, not a number", "re-run"),
+    ),
+    "record-completion-null": (
+        lambda mix: _edit_records(mix, lambda r: _set(r, 0, completion=None)),
+        (RECORDS_FILE, "field 'completion' must be a string, not null"),
+    ),
+    "record-instruction-list": (
+        lambda mix: _edit_records(mix, lambda r: _set(r, 0, instruction=["x"])),
+        (RECORDS_FILE, "field 'instruction' must be a string, not a list"),
+    ),
+    "record-input-dict": (
+        lambda mix: _edit_records(mix, lambda r: _set(r, 0, input={"a": 1})),
+        (RECORDS_FILE, "field 'input' must be a string, not an object"),
+    ),
+    "record-output-bool": (
+        lambda mix: _edit_records(mix, lambda r: _set(r, 0, output=True)),
+        (RECORDS_FILE, "field 'output' must be a string, not a boolean"),
+    ),
+    "record-task-id-int": (
+        lambda mix: _edit_records(mix, lambda r: _set(r, 0, task_id=7)),
+        (RECORDS_FILE, "field 'task_id' must be a string"),
+    ),
+    "record-meta-dataset-missing": (
+        lambda mix: _edit_records(mix, lambda r: [_drop(r[0], "meta_dataset"), *r[1:]]),
+        (RECORDS_FILE, "lacks field 'meta_dataset'"),
+    ),
+    "record-a-list": (
+        lambda mix: _edit_records(mix, lambda r: [[1, 2], *r[1:]]),
+        (RECORDS_FILE, "JSON object"),
+    ),
+    "records-of-format-1": (
+        lambda mix: _edit_records(mix, _format_1_records, rehash_records=True),
+        (RECORDS_FILE, "field 'completion' does not start with ' '", "mixture format 2"),
+    ),
+    "records-edited": (
+        lambda mix: _edit_records(mix, lambda r: _set(r, 0, output="edited", completion=" edited")),
+        ("records.jsonl", "does not match the 'mixture_hash' in mixture.json"),
+    ),
+    "format-3": (lambda mix: _edit_mixture(mix, format=3), ("mixture.json", "mixture format 3 is unknown")),
+    "format-float": (lambda mix: _edit_mixture(mix, format=2.0), ("mixture.json", "mixture format 2.0 is unknown")),
+    "format-string": (lambda mix: _edit_mixture(mix, format="2"), ("mixture.json", "mixture format '2' is unknown")),
+    "format-true": (lambda mix: _edit_mixture(mix, format=True), ("mixture.json", "mixture format True is unknown")),
+    "format-missing": (
+        lambda mix: (mix / "mixture.json").write_text(json.dumps({"mixture_hash": "x"})),
+        ("mixture.json", "mixture format None is unknown"),
+    ),
+    "mixture-hash-missing": (
+        lambda mix: _edit_mixture(mix, mixture_hash=None),
+        ("mixture.json", "'mixture_hash'"),
+    ),
+}
+
+
+def _mixture_case(damage):
+    def setup(tmp: Path, fx: dict) -> list[str]:
+        mixture = Path(shutil.copytree(fx["mixture"], tmp / "mix"))
+        damage(mixture)
+        return ["tune", str(mixture), "--model", "tiny-t5", "--out", str(tmp / "model"), "--max-steps", "1"]
+
+    return setup
+
+
+for _name, (_damage, _expect) in MIXTURE_DAMAGE.items():
+    case(f"tune-mixture-{_name}", _expect)(_mixture_case(_damage))
 
 
 # ---- model folders: pickles are never loaded, truncated weights are named ---------------------------

@@ -104,3 +104,43 @@ def test_bad_input_exits_2_with_one_line(pipeline, tmp_path, capsys, data_dir):
         assert "Traceback" not in err
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert leftovers == ["empty.txt", "old_mix"], leftovers  # nothing half-written
+
+
+@pytest.fixture()
+def toy_mixture(tmp_path):
+    """A three-record mixture exported from a JSONL source (no shared data needed)."""
+    from instr_select.loaders import load_source
+    from instr_select.tuning.mixture import MixtureConfig, build_records, save_mixture
+
+    source = tmp_path / "tasks.jsonl"
+    rows = [{"task_id": f"t{i}", "instruction": f"Answer question {i}.", "examples": [{"input": "q", "output": "a"}]}
+            for i in range(3)]  # fmt: skip
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return save_mixture(build_records(load_source("jsonl", path=source), MixtureConfig()), tmp_path / "mix")
+
+
+def test_one_step_tune_prints_no_none(toy_mixture, tmp_path, capsys):
+    """One step logs no loss (logging every 10 steps): the line says what was measured, never 'None'."""
+    argv = ["tune", str(toy_mixture), "--model", "tiny-t5", "--out", str(tmp_path / "model"), "--max-steps", "1",
+            "--batch-size", "1", "--quiet"]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if line.startswith("trained ")]
+    assert "None" not in line, line
+    assert "1 steps" in line and "mean loss " in line, line
+
+
+def test_unknown_mixture_format_is_refused_before_any_model_loads(toy_mixture, tmp_path, capsys, monkeypatch):
+    """Without --model, an unknown format would start a full SmolLM2 run: it is refused first, naming it."""
+    import instr_select.tuning.modeling as modeling
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded for a mixture of an unknown format")
+
+    monkeypatch.setattr(modeling, "load_model", no_model)
+    manifest = json.loads((toy_mixture / "mixture.json").read_text())
+    for found in (3, 2.0, "2"):
+        (toy_mixture / "mixture.json").write_text(json.dumps({**manifest, "format": found}))
+        code, _, err = run(["tune", str(toy_mixture), "--out", str(tmp_path / "model")], capsys)
+        assert code == 2 and "Traceback" not in err, err
+        assert f"mixture.json: mixture format {found!r} is unknown" in err, err

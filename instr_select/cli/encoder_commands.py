@@ -8,6 +8,7 @@ import sys
 import click
 
 from instr_select.cli.options import data_dir_option, lenient_option, text_view_option
+from instr_select.errors import ConfigError
 
 
 @click.command()
@@ -142,6 +143,8 @@ def train_encoder(
 
         _check_model_dir(model_path(base_model))  # a registry name is materialised and verified here
     tasks = load_sources(sources, data_dir=data_dir, lenient=lenient)
+    if not len(tasks):
+        raise ConfigError(f"the sources {', '.join(sources)} hold no tasks (nothing to train on)")
     from instr_select.encoder.train import train_encoder as train
 
     echo = lambda line: click.echo(line, err=True)  # noqa: E731

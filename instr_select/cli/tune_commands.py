@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -113,8 +114,19 @@ def tune(
         return  # data-parallel: the main process reports (and saved the model)
     click.echo(
         f"trained {bundle.name} ({info['model_kind']}) on {info['examples']} examples: {info['steps']} steps, "
-        f"loss {info['first_logged_loss']} -> {info['last_logged_loss']}, {info['seconds']} s; saved to {out}"
+        f"{_loss_text(info)}{info['seconds']} s; saved to {out}"
     )
+
+
+def _loss_text(info: dict) -> str:
+    """``loss A -> B, `` from the logged losses, the mean training loss when none was logged, else nothing."""
+    first, last = info.get("first_logged_loss"), info.get("last_logged_loss")
+    if first is not None and last is not None:
+        return f"loss {first} -> {last}, "
+    mean = info.get("train_loss")
+    if isinstance(mean, (int, float)) and math.isfinite(mean):
+        return f"mean loss {mean:.4g}, "
+    return ""
 
 
 @click.command()

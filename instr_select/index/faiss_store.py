@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import struct
+from pathlib import Path
 
 import numpy as np
 
@@ -134,3 +136,97 @@ def _nlist(index) -> int:
 
     inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
     return int(getattr(inner, "nlist", 0))
+
+
+# ---- does a FAISS file hold what the manifest's factory says? ----------------------------------------
+
+_ID_MAPS = {"IDMap2": b"IxM2", "IDMap": b"IxMp"}  # fourcc of each id-map wrapper in a FAISS file
+_FLAT_CODES = (b"IxFI", b"IxF2", b"IxFl")  # IndexFlatIP, IndexFlatL2, IndexFlat
+_HEADER = struct.Struct("<iqqq?i")  # after the fourcc: d, ntotal, two dummies, is_trained, metric_type
+
+
+def flat_file_mismatch(path: Path, factory: str, dim: int, count: int) -> str | None:
+    """Why the FAISS file at ``path`` is not the flat index ``factory`` names; None if it is.
+
+    Reads the file's first bytes only (no FAISS import): a flat index is searched with numpy, so a
+    cold query never loads the file, yet it must still be the index the manifest describes.
+    """
+    wrapper, _, rest = factory.partition(",")
+    if wrapper not in _ID_MAPS:
+        wrapper, rest = "", factory
+    with path.open("rb") as handle:
+        head = handle.read(4 + _HEADER.size + 8)
+    if len(head) < 4 + _HEADER.size + 4:
+        return "is too short to be a FAISS index"
+    code = head[:4]
+    if wrapper:
+        if code != _ID_MAPS[wrapper]:
+            return f"is {_code_name(code)}, but manifest.json says factory {factory!r} ({wrapper} over {rest})"
+        d, ntotal, _, _, _, metric = _HEADER.unpack_from(head, 4)
+        inner_at = 4 + _HEADER.size + (4 if metric > 1 else 0)  # FAISS writes metric_arg after other metrics
+        code = head[inner_at : inner_at + 4]
+    else:
+        d, ntotal = _HEADER.unpack_from(head, 4)[:2]
+    if code not in _FLAT_CODES:
+        return f"holds {_code_name(code)}, but manifest.json says factory {factory!r} (exact, flat)"
+    if (d, ntotal) != (dim, count):
+        return f"holds {ntotal} vectors of {d} dimensions, manifest.json says {count} of {dim}"
+    return None
+
+
+_CODE_NAMES = {
+    **dict.fromkeys((b"IxM2", b"IxMp"), "an id-map index"),
+    **dict.fromkeys(_FLAT_CODES, "a flat index"),
+    **dict.fromkeys((b"IHNf", b"IHNp", b"IHNs", b"IHN2"), "an HNSW index"),
+    **dict.fromkeys((b"IwFl", b"IwPQ", b"IwSQ", b"IwSq", b"IwRQ"), "an IVF index"),
+    b"IxPT": "a pre-transformed index",
+    b"IxPq": "a PQ index",
+    b"IxSQ": "a scalar-quantizer index",
+}
+
+
+def _code_name(code: bytes) -> str:
+    return _CODE_NAMES.get(code, f"an index of FAISS type {code.decode('ascii', 'replace')!r}")
+
+
+def factory_mismatch(index, factory: str) -> str | None:
+    """Why the loaded FAISS ``index`` is not what ``factory`` builds (index types, IVF lists, HNSW links)."""
+    import faiss
+
+    try:
+        expected = faiss.index_factory(index.d, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError:
+        return f"is {_describe(index)}, and manifest.json's factory {factory!r} cannot build a {index.d}-d index"
+    if _layers(expected) != _layers(index):
+        return f"is {_describe(index)}, but manifest.json says factory {factory!r} ({_describe(expected)})"
+    return None
+
+
+def _layers(index) -> list[tuple[str, int]]:
+    """(type, size) from the outside in: id maps and pre-transforms unwrapped, Flat IP/L2 as one type."""
+    import faiss
+
+    layers, keep = [], []  # keep: FAISS frees an inner index with the Python object holding its parent
+    while index is not None:
+        index = faiss.downcast_index(index)
+        keep.append(index)
+        name = type(index).__name__.removeprefix("Index")
+        name = {"FlatIP": "Flat", "FlatL2": "Flat", "RefineFlat": "Refine"}.get(name, name)
+        layers.append((name, _size(index)))
+        wraps = name.startswith(("IDMap", "PreTransform"))
+        index = index.index if wraps else None
+    return layers
+
+
+def _size(index) -> int:
+    """The number a factory string gives the index type: IVF lists, HNSW links, PQ sub-quantizers."""
+    if hasattr(index, "nlist"):
+        return int(index.nlist)
+    if hasattr(index, "hnsw"):
+        return int(index.hnsw.nb_neighbors(1))
+    pq = getattr(index, "pq", None)
+    return int(pq.M) if pq is not None else 0
+
+
+def _describe(index) -> str:
+    return " over ".join(f"{name}{size or ''}" for name, size in _layers(index))

@@ -48,10 +48,14 @@ def task_records(tasks, first_id: int = 0, first_index: int = 0) -> tuple[list[T
     return records, texts
 
 
+def query_folder(directory: Path, query_path: str) -> Path:
+    """The folder the query encoder is read from: ``static``, ``onnx`` or ``encoder``."""
+    return directory / {"numpy": STATIC_DIR, "onnx": ONNX_DIR}.get(query_path, ENCODER_DIR)
+
+
 def query_files(directory: Path, query_path: str) -> list[Path]:
     """The files the query encoder reads (hashed into the manifest's ``files_hash``)."""
-    root = directory / {"numpy": STATIC_DIR, "onnx": ONNX_DIR}.get(query_path, ENCODER_DIR)
-    return [p for p in root.rglob("*") if p.is_file() and p.name != "README.md"]
+    return [p for p in query_folder(directory, query_path).rglob("*") if p.is_file() and p.name != "README.md"]
 
 
 class InstructionIndex:
@@ -90,7 +94,7 @@ class InstructionIndex:
     @property
     def faiss_index(self):
         if self._faiss_index is None:
-            self._faiss_index = _load_faiss(self.directory / FAISS_FILE, self.dim, len(self))
+            self._faiss_index = _load_faiss(self.directory / FAISS_FILE, self.manifest.factory, self.dim, len(self))
         return self._faiss_index
 
     # --- sizes and lookups -------------------------------------------------------------------
@@ -232,19 +236,18 @@ class InstructionIndex:
             )
         if not (directory / FAISS_FILE).is_file():
             raise DataError(directory / FAISS_FILE, "is missing", REBUILD)
-        query_path = manifest.encoder["query_path"]
         if memo is not None:
-            files = query_files(directory, query_path)
-            found = memo.hash("query-encoder", files, lambda: files_hash(files, directory))
-            if found != manifest.encoder["files_hash"]:
-                raise DataError(
-                    directory, "encoder files do not match the manifest's encoder hash (changed or damaged)", REBUILD
-                )
-            memo.save()  # only hashes that matched the manifest are remembered
+            _check_query_files(directory, manifest, memo)
         query_encoder = _load_query_encoder(directory, manifest)
         index = cls(manifest, tasks, texts, vectors, None, query_encoder, directory)
         if not index.exact:
             index.faiss_index  # noqa: B018 - approximate indexes are checked and loaded now
+        if verify:
+            if index.exact:
+                _check_flat_file(directory / FAISS_FILE, manifest, count)  # searched with numpy: header only
+            check_encoder_reproduces(index)
+        if memo is not None:
+            memo.save()  # only hashes of an index that passed every check are remembered
         return index
 
 
@@ -319,6 +322,57 @@ def _recover(directory: Path) -> None:
             pass  # another run holds the lock: it will finish or recover itself
 
 
+def _check_query_files(directory: Path, manifest: Manifest, memo: HashMemo) -> None:
+    """The query encoder's files are those the manifest's ``encoder.files_hash`` names."""
+    query_path = manifest.encoder["query_path"]
+    files = query_files(directory, query_path)
+    found = memo.hash("query-encoder", files, lambda: files_hash(files, directory))
+    if found != manifest.encoder["files_hash"]:
+        raise DataError(
+            query_folder(directory, query_path),
+            "encoder files do not match the manifest's encoder hash (changed or damaged)",
+            REBUILD,
+        )
+
+
+def _check_flat_file(path: Path, manifest: Manifest, count: int) -> None:
+    from instr_select.index.faiss_store import flat_file_mismatch
+
+    problem = flat_file_mismatch(path, manifest.factory, manifest.dim, count)
+    if problem:
+        raise DataError(path, problem, REBUILD)
+
+
+CHECKED_INSTRUCTIONS = 3  # instructions (first, middle, last) the query encoder must reproduce at load
+
+
+def check_encoder_reproduces(index: InstructionIndex) -> None:
+    """The query encoder gives back the stored vectors of a few instructions.
+
+    Every file can match its hash while the index is assembled from two builds (an encoder folder
+    copied from another build of the same dimension, with its manifest entry): its answers would
+    be noise. An instruction's own vector scores at least ``SAME_TEXT_SCORE`` against its text
+    when encoder and vectors belong together; instructions without a known token (zero vectors)
+    say nothing and are skipped.
+    """
+    n = len(index)
+    ids = sorted({0, n // 2, n - 1})[:CHECKED_INSTRUCTIONS]
+    stored = np.asarray(index.vectors[ids], dtype=np.float32)
+    kept = [i for i, row in zip(ids, stored, strict=True) if float(row @ row) > 0.5]
+    if not kept:
+        return
+    queries = index.encode_queries([index.view(index.texts[i]) for i in kept])
+    scores = np.einsum("ij,ij->i", queries, np.asarray(index.vectors[kept], dtype=np.float32))
+    if (scores < SAME_TEXT_SCORE).any():
+        folder = query_folder(index.directory, index.manifest.encoder["query_path"])
+        raise DataError(
+            folder,
+            f"this encoder does not reproduce the index's vectors (instruction {kept[int(np.argmin(scores))]} "
+            f"scores {float(scores.min()):.3f} against its own vector): it comes from another build",
+            REBUILD,
+        )
+
+
 def _check_encoder(directory: Path, manifest: Manifest, encoder: str | Path) -> None:
     path = Path(encoder)
     if not path.is_dir():
@@ -357,10 +411,10 @@ def _exact_top(vectors: np.ndarray, queries: np.ndarray, m: int) -> tuple[np.nda
     return np.take_along_axis(top, order, axis=1), np.take_along_axis(ids, order, axis=1).astype(np.int64)
 
 
-def _load_faiss(path: Path, dim: int, count: int):
+def _load_faiss(path: Path, factory: str, dim: int, count: int):
     import faiss
 
-    from instr_select.index.faiss_store import set_search_params
+    from instr_select.index.faiss_store import factory_mismatch, set_search_params
 
     if not path.is_file():
         raise DataError(path, "is missing", REBUILD)
@@ -372,6 +426,9 @@ def _load_faiss(path: Path, dim: int, count: int):
         raise DataError(path, f"FAISS index is {index.d}-d, manifest says {dim}-d", REBUILD)
     if index.ntotal != count:
         raise DataError(path, f"FAISS index holds {index.ntotal} vectors, expected {count}", REBUILD)
+    problem = factory_mismatch(index, factory)
+    if problem:
+        raise DataError(path, problem, REBUILD)
     set_search_params(index)
     return index
 

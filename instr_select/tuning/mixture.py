@@ -189,8 +189,12 @@ def read_task_list(path: str | Path) -> Selection:
     from instr_select.loaders.files import read_text
 
     text = read_text(path)
+    empty = "the selection is empty (it names no task)"
     if text.lstrip().startswith("{"):
-        return Selection.load(path)
+        selection = Selection.load(path)
+        if not selection.tasks:
+            raise DataError(path, empty, "select at least one task")
+        return selection
     keys = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0].strip()
@@ -201,6 +205,8 @@ def read_task_list(path: str | Path) -> Selection:
                 path, f"{line!r} is not META_DATASET:TASK_ID", "write one task per line, e.g. bbh:navigate", number
             )
         keys.append(line)
+    if not keys:
+        raise DataError(path, empty, "write one META_DATASET:TASK_ID per line, e.g. bbh:navigate")
     return as_selection(keys, selector="tasks-file")
 
 
@@ -323,29 +329,77 @@ def save_mixture(
     return out
 
 
+REEXPORT = "re-run `instr-select export`"
+
+
 def load_mixture(path: str | Path) -> Mixture:
-    """Read a mixture directory; a missing/foreign/other-version manifest is a one-line DataError."""
+    """Read a mixture directory, checked against what its manifest says it is.
+
+    A missing or foreign manifest, another format version, a record with a missing or non-string
+    field, a completion without the format's separator, or records that are not those the
+    manifest's ``mixture_hash`` names: a one-line DataError naming the file (and line, and field).
+    """
     path = Path(path)
     manifest_file = path / MANIFEST
     if not manifest_file.is_file():
         raise DataError(path, f"has no {MANIFEST}", "pass a directory written by `instr-select export`")
     try:
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(manifest_file, f"is not valid JSON ({exc})", "re-run export") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MIXTURE_FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise DataError(
-            manifest_file, f"mixture format {found!r} is not {MIXTURE_FORMAT}", "re-run export with this version"
-        )
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise DataError(manifest_file, f"is not valid JSON ({exc.__class__.__name__})", REEXPORT) from None
+    _check_manifest(manifest_file, manifest)
     records_file = path / RECORDS
     if not records_file.is_file():
-        raise DataError(path, f"has no {RECORDS}", "re-run export")
-    records = []
-    for number, row in iter_jsonl(records_file):
-        if "prompt" not in row or "completion" not in row:
-            raise DataError(records_file, "a record needs 'prompt' and 'completion'", "re-run export", number)
-        records.append(row)
+        raise DataError(path, f"has no {RECORDS}", REEXPORT)
+    records = [_check_record(row, records_file, number) for number, row in iter_jsonl(records_file)]
     if not records:
-        raise DataError(records_file, "holds no records", "re-run export")
+        raise DataError(records_file, "holds no records", REEXPORT)
+    if records_hash(records) != manifest["mixture_hash"]:
+        raise DataError(
+            records_file,
+            f"does not match the 'mixture_hash' in {MANIFEST} (edited, or from another mixture)",
+            REEXPORT,
+        )
     return Mixture(records, manifest)
+
+
+def _check_manifest(manifest_file: Path, manifest: Any) -> None:
+    """A mixture manifest of this format version (an exact integer: 2.0 or "2" is not a version)."""
+    if not isinstance(manifest, dict):
+        raise DataError(manifest_file, "is not a mixture manifest (a JSON object)", REEXPORT)
+    found = manifest.get("format")
+    if type(found) is not int or found != MIXTURE_FORMAT:
+        raise DataError(
+            manifest_file,
+            f"mixture format {found!r} is unknown (this instr-select reads format {MIXTURE_FORMAT})",
+            f"{REEXPORT} with this version",
+        )
+    if not isinstance(manifest.get("mixture_hash"), str):
+        raise DataError(manifest_file, "field 'mixture_hash' is missing or not a string", REEXPORT)
+
+
+def _check_record(row: dict[str, Any], path: Path, number: int) -> dict[str, Any]:
+    """Every column a record has (``render_example``) is a string; the completion starts with the separator."""
+    from instr_select.tuning.export import COMPLETION_SEPARATOR
+
+    for name in COLUMNS:
+        if name not in row:
+            raise DataError(path, f"record lacks field {name!r}", REEXPORT, number)
+        if not isinstance(row[name], str):
+            raise DataError(path, f"field {name!r} must be a string, not {_json_type(row[name])}", REEXPORT, number)
+    if not row["completion"].startswith(COMPLETION_SEPARATOR):
+        raise DataError(
+            path,
+            f"field 'completion' does not start with {COMPLETION_SEPARATOR!r}, as mixture format {MIXTURE_FORMAT} "
+            "requires (a record of another format version)",
+            REEXPORT,
+            number,
+        )
+    return row
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)

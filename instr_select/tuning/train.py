@@ -102,9 +102,16 @@ def _as_records(records: Sequence[dict] | datasets.Dataset) -> list[dict[str, An
     rows = [dict(r) for r in records]
     if not rows:
         raise DataError(None, "the mixture has no records", "export a mixture with at least one example")
-    missing = [k for k in ("prompt", "completion") if k not in rows[0]]
-    if missing:
-        raise DataError(None, f"records lack {missing[0]!r}", "pass records with 'prompt' and 'completion'")
+    for number, row in enumerate(rows, start=1):
+        for key in ("prompt", "completion"):
+            if key not in row:
+                raise DataError(None, f"record {number} lacks {key!r}", "pass records with 'prompt' and 'completion'")
+            if not isinstance(row[key], str):
+                raise DataError(
+                    None,
+                    f"record {number}: {key!r} must be a string, not {type(row[key]).__name__}",
+                    "pass records with string 'prompt' and 'completion'",
+                )
     return rows
 
 
