@@ -193,14 +193,11 @@ def save_matrix(matrix: TransferMatrix, folder: Path) -> Path:
 
 # --- the CLI --------------------------------------------------------------------------------------
 def _run_score(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    from instr_select.cli.main import COMMANDS, main
+    from instr_select.cli.main import main
 
-    monkeypatch.setitem(
-        COMMANDS, "transfer-score", ("instr_select.cli.transfer_score_command", "score", "Score selectors.")
-    )
     code = 0
     try:
-        main(["transfer-score", *args])
+        main(["score-selectors", *args])
     except SystemExit as exc:
         code = int(exc.code or 0)
     captured = capsys.readouterr()

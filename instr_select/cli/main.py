@@ -60,6 +60,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "transfer",
         "Measure which source tasks help which targets (a transfer matrix).",
     ),
+    "score-selectors": (
+        "instr_select.cli.transfer_score_command",
+        "score",
+        "Score every selector's ranking of the sources against a transfer matrix.",
+    ),
     "models": ("instr_select.cli.models_command", "models", "List the pretrained models: installed, ready, verified."),
 }
 

@@ -11,7 +11,7 @@ from typing import Any
 from instr_select.compare.config import Budget
 from instr_select.errors import ConfigError, DataError
 
-DEFAULT_BUDGET = {"examples_per_task": 64, "max_steps": 16, "batch_size": 8, "eval_examples": 24}
+DEFAULT_BUDGET = {"examples_per_task": 64, "max_steps": 16, "batch_size": 8, "eval_examples": 20}
 
 
 def default_budget() -> Budget:

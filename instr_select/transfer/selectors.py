@@ -59,8 +59,8 @@ class SelectorConfig:
     instruction_encoder: str = "minilm"
     aligned_encoder: str | None = None  # an encoder folder or an index folder; None: the default index's
     base_model: str | None = None  # uncertainty's model: a saved folder or a registry name
-    uncertainty_instances: int = 10
-    uncertainty_perturbations: int = 10
+    uncertainty_instances: int = 5  # as the default comparison: 5 x 5 forward passes a task
+    uncertainty_perturbations: int = 5
     drop_prob: float = 0.2
     roe_model: str = "minilm"
     roe_target_examples: int = 32
