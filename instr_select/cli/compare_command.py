@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from instr_select.cli.options import data_dir_option
+from instr_select.cli.options import data_dir_option, precision_option
 from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, CompareConfig, read_targets
 
 
@@ -33,6 +33,7 @@ from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, Compare
     show_default=True,
     help="Full fine-tuning or LoRA adapters.",
 )
+@precision_option()
 @click.option("--examples-per-task", type=int, default=Budget.examples_per_task, show_default=True)
 @click.option("--max-steps", type=int, default=Budget.max_steps, show_default=True, help="Training steps per cell.")
 @click.option("--batch-size", type=int, default=Budget.batch_size, show_default=True)
@@ -70,6 +71,7 @@ def compare(
     seeds: int,
     model: str,
     method: str,
+    precision: str,
     examples_per_task: int,
     max_steps: int,
     batch_size: int,
@@ -106,7 +108,7 @@ def compare(
         seeds=seeds,
         model=model,
         budget=Budget(
-            examples_per_task, max_steps, batch_size, learning_rate, eval_examples, max_source_length, method
+            examples_per_task, max_steps, batch_size, learning_rate, eval_examples, max_source_length, method, precision
         ),
         uncertainty_instances=uncertainty_instances,
         uncertainty_perturbations=uncertainty_perturbations,

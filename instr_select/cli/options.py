@@ -30,6 +30,20 @@ def text_view_option(default: str | None, help: str):
     )
 
 
+def precision_option(what: str = "Training and scoring"):
+    """``--precision auto|bf16|fp32`` (names from :data:`instr_select.tuning.precision.PRECISIONS`)."""
+    from instr_select.tuning.precision import PRECISIONS
+
+    return click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default="auto",
+        show_default=True,
+        help=f"{what} precision: bf16 autocast (weights stay fp32) or fp32; auto is bf16 on a GPU or CPU "
+        "that computes bf16 natively (AVX512-BF16/AMX), else fp32.",
+    )
+
+
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No progress on stderr (also off when stderr is not a terminal)."
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from instr_select.cli.options import data_dir_option, lenient_option
+from instr_select.cli.options import data_dir_option, lenient_option, precision_option
 
 SELECTOR_NAMES = ["uncertainty", "random", "high-ppl", "low-ppl"]
 
@@ -55,6 +55,7 @@ def _score_options(func):
             click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice."),
             click.option("--max-new-tokens", type=int, default=32, show_default=True, help="Greedy output length."),
             click.option("--batch-size", type=int, default=16, show_default=True),
+            precision_option("Scoring (and, for active, training)"),
             click.option(
                 "--cache-dir",
                 type=click.Path(file_okay=False),
@@ -174,7 +175,7 @@ def select(selector: str, n: int, output: str | None, scores_out: str | None, mo
         from instr_select.uncertainty.backend import describe, load_scorer
 
         _quiet_models(opts)
-        scorer = load_scorer(model, tasks, opts["seed"], opts["max_new_tokens"], opts["batch_size"])
+        scorer = load_scorer(model, tasks, opts["seed"], opts["max_new_tokens"], opts["batch_size"], opts["precision"])
         params.update(model=model, model_info=describe(scorer.bundle), max_new_tokens=opts["max_new_tokens"])
     selection, scores = select_from_pool(
         tasks, selector, n, scorer, _config(opts), _cache(opts), progress=not opts["quiet"], params=params
@@ -223,7 +224,7 @@ def taskmap(
 
     tasks = _pool(opts)
     _quiet_models(opts)
-    scorer = load_scorer(model, tasks, opts["seed"], opts["max_new_tokens"], opts["batch_size"])
+    scorer = load_scorer(model, tasks, opts["seed"], opts["max_new_tokens"], opts["batch_size"], opts["precision"])
     config = _config(opts)
     scores = score_tasks(scorer, tasks, config, cache_dir=_cache(opts), progress=not opts["quiet"])
     if not _main_process():
@@ -316,6 +317,7 @@ def active(
         batch_size=opts["batch_size"],
         seed=opts["seed"],
         score=_config(opts),
+        precision=opts["precision"],
     )
     pool = _pool(opts)
     _quiet_models(opts)

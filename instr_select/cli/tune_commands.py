@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from instr_select.atomic import write_json
-from instr_select.cli.options import data_dir_option
+from instr_select.cli.options import data_dir_option, precision_option
 from instr_select.errors import ConfigError
 
 
@@ -61,6 +61,7 @@ def _resolved_model_path(name: str) -> str:
     help="Full fine-tuning, or LoRA adapters (peft) merged into the saved model.",
 )
 @click.option("--lora-rank", type=int, default=16, show_default=True, help="LoRA rank (with --method lora).")
+@precision_option("Training")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def tune(
     mixture: str,
@@ -76,6 +77,7 @@ def tune(
     seed: int,
     method: str,
     lora_rank: int,
+    precision: str,
     quiet: bool,
 ) -> None:
     """Instruction-tune a model on MIXTURE (a directory written by `instr-select export`)."""
@@ -97,6 +99,7 @@ def tune(
         progress=progress_enabled(quiet),
         method=method,
         lora_rank=lora_rank,
+        precision=precision,
     )
     loaded = load_mixture(mixture)
     texts = [r["prompt"] + r["completion"] for r in loaded.records]
@@ -143,6 +146,7 @@ def _loss_text(info: dict) -> str:
     type=click.Path(dir_okay=False),
     help="Report JSON (default: MODEL/eval_<target>.json).",
 )
+@precision_option("Scoring")
 @data_dir_option
 def evaluate(
     model_path: str,
@@ -152,6 +156,7 @@ def evaluate(
     max_new_tokens: int,
     seed: int,
     report_path: str | None,
+    precision: str,
     data_dir: str | None,
 ) -> None:
     """Score a tuned model on a target task: exact match, ROUGE-L, multiple-choice accuracy."""
@@ -166,7 +171,7 @@ def evaluate(
 
         raise DataError(None, f"target {task.key!r} has no examples", "pick a target task with examples")
     texts = [task.instructions[0], *(e.input for e in task.examples[:50])]
-    bundle = load_model(model_path, texts=texts, seed=seed)
+    bundle = load_model(model_path, texts=texts, seed=seed, precision=precision)
     from instr_select.progress import bar as progress_bar
 
     with progress_bar(total=None, desc="evaluating", unit="example") as bar:

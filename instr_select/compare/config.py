@@ -27,6 +27,7 @@ class Budget:
     eval_examples: int = 30
     max_source_length: int = 192
     method: str = "full"  # full fine-tuning or lora
+    precision: str = "auto"  # training and scoring: auto, bf16 (autocast) or fp32
 
 
 @dataclass
@@ -71,6 +72,9 @@ class CompareConfig:
         budget = self.budget
         if self.uncertainty_candidates < 0:
             raise ConfigError(f"--uncertainty-candidates must be >= 0, got {self.uncertainty_candidates}")
+        from instr_select.tuning.precision import check_precision
+
+        check_precision(budget.precision)
         if budget.method not in ("full", "lora"):
             raise ConfigError(f"--method must be full or lora, not {budget.method!r}")
         if budget.learning_rate is not None and budget.learning_rate <= 0:
@@ -91,10 +95,26 @@ class CompareConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def resolved_precision(self) -> str:
+        """``bf16`` or ``fp32``: the budget's precision for the base model on this machine."""
+        from instr_select.tuning.modeling import TINY_MODELS
+        from instr_select.tuning.precision import resolve_precision
+
+        if self.budget.precision == "auto" and self.model in TINY_MODELS:
+            return "fp32"  # as bundle_precision resolves it for the tiny models
+        return resolve_precision(self.budget.precision)
+
     @property
     def hash(self) -> str:
-        """Hash of what determines the results (targets and selectors may grow between resumes)."""
+        """Hash of what determines the results (targets and selectors may grow between resumes).
+
+        The precision counts as it resolves on this machine, and fp32 not at all: a run from before
+        ``--precision`` resumes wherever it runs in fp32, and no run mixes bf16 and fp32 cells."""
         fixed = {k: v for k, v in self.to_dict().items() if k not in {"targets", "selectors", "seeds"}}
+        budget = {k: v for k, v in fixed["budget"].items() if k != "precision"}
+        if self.resolved_precision() != "fp32":
+            budget["precision"] = self.resolved_precision()
+        fixed["budget"] = budget
         return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -149,7 +149,7 @@ class Selectors:
             from instr_select.tuning.modeling import load_model
             from instr_select.uncertainty.backend import BundleScorer
 
-            self._scorer = BundleScorer(load_model(self.base_model))
+            self._scorer = BundleScorer(load_model(self.base_model, precision=self.config.budget.precision))
         return self._scorer
 
     def _pool_ranking(self, selector: str, seed: int) -> list[SelectedTask]:
@@ -245,10 +245,16 @@ def train_selection(
         method=budget.method,
         seed=seed,
         progress=False,
+        precision=budget.precision,
     )
     start = time.perf_counter()
-    bundle = tune(load_model(base_model), mixture.records, tune_config)
-    return bundle, {"train_seconds": round(time.perf_counter() - start, 2), "train_examples": len(mixture.records)}
+    bundle = tune(load_model(base_model, precision=budget.precision), mixture.records, tune_config)
+    seconds = round(time.perf_counter() - start, 2)
+    return bundle, {
+        "train_seconds": seconds,
+        "train_examples": len(mixture.records),
+        "precision": bundle.info["training"]["precision"],
+    }
 
 
 def evaluate_target(config: CompareConfig, bundle: Any, target: Task) -> dict[str, Any]:
@@ -270,7 +276,9 @@ def run_comparison(config: CompareConfig, out: str | Path, data_dir: str | Path 
     if run_file.is_file():
         previous = json.loads(run_file.read_text(encoding="utf-8"))
         if previous.get("config_hash") != config.hash:
-            raise ConfigError(f"{out} holds a run with other settings (pool, k, model or budget): use a new --out")
+            raise ConfigError(
+                f"{out} holds a run with other settings (pool, k, model, budget or precision): use a new --out"
+            )
     write_json(
         run_file,
         {"format": RUN_FORMAT, "config_hash": config.hash, "config": config.to_dict(), "command": command_line()},
@@ -365,7 +373,7 @@ def _baseline(config: CompareConfig, base_model: str | Path, target: Task, out: 
 
     path = _cell_path(out, target.key, "no-tuning", 0)
     if not path.is_file():
-        bundle = load_model(base_model)
+        bundle = load_model(base_model, precision=config.budget.precision)
         bundle.info["max_source_length"] = config.budget.max_source_length  # as the tuned cells truncate
         report = evaluate_target(config, bundle, target)
         metric, score = primary_metric(report)

@@ -21,6 +21,7 @@ from instr_select.errors import DataError
 from instr_select.tasks import Example, Task
 from instr_select.tuning.mixture import MixtureConfig, render_example, task_instruction
 from instr_select.tuning.modeling import ModelBundle, generate, options_nll, target_nll
+from instr_select.tuning.precision import bundle_precision
 
 Progress = Callable[[int, int], None]
 
@@ -185,6 +186,7 @@ def evaluate_task(
             "max_new_tokens": max_new_tokens,
             "seed": seed,
             "generation": generation,
+            "precision": bundle_precision(bundle) if isinstance(bundle, ModelBundle) else None,
         },
         "predictions": [
             {

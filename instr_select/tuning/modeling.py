@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from instr_select.atomic import atomic_directory
 from instr_select.errors import ConfigError, DataError
 from instr_select.offline import ensure_offline, hub_allowed
+from instr_select.tuning.precision import autocast, check_precision
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,13 +54,18 @@ class TinySpec:
 
 @dataclass
 class ModelBundle:
-    """A model with its tokenizer and what it is (recorded in every artifact that uses it)."""
+    """A model with its tokenizer and what it is (recorded in every artifact that uses it).
+
+    ``precision`` (``auto``, ``bf16`` or ``fp32``) is how this process runs the model for training and
+    scoring (see :mod:`instr_select.tuning.precision`); it is not saved with the model.
+    """
 
     model: Any
     tokenizer: Any
     is_encoder_decoder: bool
     name: str
     info: dict[str, Any] = field(default_factory=dict)
+    precision: str = "auto"
 
     @property
     def device(self) -> Any:
@@ -189,10 +195,13 @@ def _registry_causal_lm(name: str) -> bool:
     return spec is not None and spec.kind == "causal-lm"
 
 
-def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0) -> ModelBundle:
+def load_model(
+    name_or_path: str | Path, texts: Sequence[str] | None = None, seed: int = 0, precision: str = "auto"
+) -> ModelBundle:
     """``smollm2-135m`` (the default), ``tiny-t5``/``tiny-gpt2`` (needs ``texts``), a saved model directory,
-    or a hub name."""
+    or a hub name; ``precision`` is the bundle's for scoring (and the default of training)."""
     ensure_offline()
+    check_precision(precision)
     import torch
 
     name = str(name_or_path)
@@ -235,6 +244,7 @@ def load_model(name_or_path: str | Path, texts: Sequence[str] | None = None, see
     if torch.cuda.is_available():
         bundle.model.to("cuda")
     bundle.model.eval()
+    bundle.precision = precision
     return bundle
 
 
@@ -370,10 +380,10 @@ def collator(bundle: ModelBundle) -> Any:
 
 
 def generate(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens: int = 32, batch_size: int = 16) -> list[str]:
-    """Greedy decoding, batched; returns the generated continuation only, stripped."""
+    """Greedy decoding, batched, under the bundle's precision; returns the generated continuation only, stripped."""
     bundle.model.eval()
     outputs: list[str] = []
-    with cpu_threads(bundle):
+    with cpu_threads(bundle), autocast(bundle):
         for start in range(0, len(prompts), batch_size):
             outputs.extend(_generate_batch(bundle, prompts[start : start + batch_size], max_new_tokens))
     return outputs
@@ -403,7 +413,8 @@ def _generate_batch(bundle: ModelBundle, prompts: Sequence[str], max_new_tokens:
 
 
 def target_nll(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16) -> np.ndarray:
-    """Mean token cross-entropy of each target (with its eos) given its prompt."""
+    """Mean token cross-entropy of each target (with its eos) given its prompt, the model run under the
+    bundle's precision and the cross-entropy computed in fp32."""
     import numpy as np
 
     if len(prompts) != len(targets):
@@ -421,14 +432,15 @@ def _nll_batch(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[st
     import torch
     import torch.nn.functional as F
 
-    batch = collator(bundle)(features(bundle, prompts, targets)).to(bundle.device)
+    batch = collator(bundle)(features(bundle, prompts, targets)).to(bundle.device)  # padded to the longest
     with torch.no_grad():
-        if bundle.is_encoder_decoder:
-            labels = batch["labels"]
-            logits = bundle.model(**batch).logits
-        else:
-            labels = batch.pop("labels")[:, 1:]
-            logits = bundle.model(**batch).logits[:, :-1]
+        with autocast(bundle):
+            if bundle.is_encoder_decoder:
+                labels = batch["labels"]
+                logits = bundle.model(**batch).logits
+            else:
+                labels = batch.pop("labels")[:, 1:]
+                logits = bundle.model(**batch).logits[:, :-1]
         losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
         counts = (labels != -100).sum(dim=1).clamp(min=1)
         return (losses.sum(dim=1) / counts).cpu().numpy()
@@ -453,10 +465,11 @@ def options_nll(bundle: ModelBundle, prompt: str, options: Sequence[str]) -> np.
     labels = torch.tensor([t + [-100] * (width - len(t)) for t in targets], device=device)
     mask = torch.tensor([[1] * (len(prompt_ids) + len(t)) + [0] * (width - len(t)) for t in targets], device=device)
     with torch.no_grad(), cpu_threads(bundle):
-        first = bundle.model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
-        cache = first.past_key_values
-        cache.batch_repeat_interleave(len(targets))
-        rest = bundle.model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=False).logits
+        with autocast(bundle):
+            first = bundle.model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
+            cache = first.past_key_values
+            cache.batch_repeat_interleave(len(targets))
+            rest = bundle.model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=False).logits
         logits = torch.cat([first.logits[:, -1:].expand(len(targets), -1, -1), rest[:, :-1]], dim=1)
         losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
         counts = (labels != -100).sum(dim=1).clamp(min=1)

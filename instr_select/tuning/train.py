@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from instr_select.errors import ConfigError, DataError
 from instr_select.provenance import command_line, library_versions
 from instr_select.tuning.modeling import ModelBundle, collator, cpu_threads, features, save_model
+from instr_select.tuning.precision import bundle_precision, check_precision
 
 if TYPE_CHECKING:
     import datasets
@@ -47,7 +48,8 @@ class TuneConfig:
     progress: bool = True
     method: str = "full"  # "full" fine-tuning or "lora" (peft adapters, merged into the saved model)
     lora_rank: int = 16
-    group_by_length: bool = True  # batches of similar length: less padding
+    group_by_length: bool = True  # batches of similar length: less padding (each padded to its longest)
+    precision: str = "auto"  # auto (bf16 where the hardware computes it natively), bf16 (autocast) or fp32
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 and self.max_steps <= 0:
@@ -60,6 +62,7 @@ class TuneConfig:
             raise ConfigError(f"--lora-rank must be at least 1, not {self.lora_rank}")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ConfigError(f"--learning-rate must be positive, not {self.learning_rate}")
+        check_precision(self.precision)
 
     def resolved_learning_rate(self, bundle: ModelBundle) -> float:
         if self.learning_rate is not None:
@@ -115,14 +118,28 @@ def _as_records(records: Sequence[dict] | datasets.Dataset) -> list[dict[str, An
     return rows
 
 
+def _drop_autocast_wrapper(model: Any) -> None:
+    """Undo accelerate's bf16 autocast wrapper of ``model.forward``, so the trained model runs as its
+    bundle's precision says (the Trainer leaves it in place)."""
+    if "_original_forward" in vars(model):
+        from accelerate.utils import extract_model_from_parallel
+
+        extract_model_from_parallel(model, keep_fp32_wrapper=False)
+
+
 def tune(
     bundle: ModelBundle,
     records: Sequence[dict] | datasets.Dataset,
     config: TuneConfig,
     out: str | Path | None = None,
     provenance: dict[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> ModelBundle:
-    """Train ``bundle`` on the records; save to ``out`` (with ``training_info.json``) when given."""
+    """Train ``bundle`` on the records; save to ``out`` (with ``training_info.json``) when given.
+
+    ``config.precision`` bf16 trains with mixed precision (the Trainer's ``bf16``: fp32 weights, the
+    forward pass under bf16 autocast); the returned bundle scores at the same precision. ``callbacks``:
+    transformers ``TrainerCallback`` objects (e.g. a benchmark's step timer)."""
     import datasets
     import torch
     import transformers
@@ -140,6 +157,8 @@ def tune(
         _add_lora(bundle, config)
     train_set = datasets.Dataset.from_list(_features(bundle, rows))
     lr = config.resolved_learning_rate(bundle)
+    precision = bundle_precision(bundle, config.precision)
+    bf16 = precision == "bf16"
     with tempfile.TemporaryDirectory(prefix="instr-select-tune-") as work:
         args = Seq2SeqTrainingArguments(
             output_dir=work,
@@ -162,9 +181,17 @@ def tune(
             dataloader_pin_memory=False,
             train_sampling_strategy="group_by_length" if config.group_by_length else "random",
             ddp_backend="gloo" if world_size > 1 and not torch.cuda.is_available() else None,
+            bf16=bf16,
+            use_cpu=bf16 and bundle.device.type == "cpu",  # transformers allows bf16 on a CPU only when told so
         )
         trainer_class = Seq2SeqTrainer if bundle.is_encoder_decoder else Trainer
-        trainer = trainer_class(model=bundle.model, args=args, train_dataset=train_set, data_collator=collator(bundle))
+        trainer = trainer_class(
+            model=bundle.model,
+            args=args,
+            train_dataset=train_set,
+            data_collator=collator(bundle),
+            callbacks=list(callbacks) or None,
+        )
         from instr_select.progress import use_bar
 
         use_bar(trainer, "tuning", quiet=not config.progress)
@@ -173,16 +200,19 @@ def tune(
         with cpu_threads(bundle):
             result = trainer.train()
         seconds = time.perf_counter() - start
+        _drop_autocast_wrapper(trainer.model)
         history = [h for h in trainer.state.log_history if "loss" in h]
     if config.method == "lora":
         bundle.model = bundle.model.merge_and_unload()  # a plain model again: loads and scores like any other
     bundle.model.eval()
+    bundle.precision = config.precision
     training = {
         "base_model": bundle.name,
         "model_kind": bundle.info.get("kind", "local"),
         "is_encoder_decoder": bundle.is_encoder_decoder,
         "config": {**asdict(config), "learning_rate": lr},
         "seed": config.seed,
+        "precision": precision,
         "examples": len(rows),
         "steps": result.global_step,
         "world_size": args.world_size,

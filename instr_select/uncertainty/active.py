@@ -48,6 +48,7 @@ class ActiveConfig:
     batch_size: int = 16
     seed: int = 0
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    precision: str = "auto"  # training and scoring: auto, bf16 (autocast) or fp32
 
     def __post_init__(self) -> None:
         self.selectors = parse_selectors(self.selectors)
@@ -57,6 +58,9 @@ class ActiveConfig:
             raise ConfigError(f"unknown metric {self.metric!r} (choose one of: {', '.join(METRICS)})")
         if self.max_examples_per_task < 1 or self.eval_examples < 1:
             raise ConfigError("--max-examples-per-task and --eval-examples must be at least 1")
+        from instr_select.tuning.precision import check_precision
+
+        check_precision(self.precision)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,9 +129,19 @@ class ActiveRun:
     # ---- bookkeeping ----
 
     def plan(self) -> dict[str, Any]:
+        """What the run's results depend on; the precision as it resolves here, fp32 left out (as before
+        ``--precision`` existed)."""
+        from instr_select.tuning.modeling import TINY_MODELS
+        from instr_select.tuning.precision import resolve_precision
+
+        config = self.config.to_dict()
+        precision = config.pop("precision")
+        resolved = "fp32" if precision == "auto" and self.base in TINY_MODELS else resolve_precision(precision)
+        if resolved != "fp32":
+            config["precision"] = resolved
         return {
             "base": self.base,
-            "config": self.config.to_dict(),
+            "config": config,
             "pool": sorted(t.key for t in self.pool),
             "held_out": sorted(t.key for t in self.evaluation),
         }
@@ -174,13 +188,14 @@ class ActiveRun:
             return model_dir
         c = self.config
         mixture = build_records(TaskCollection(tasks), MixtureConfig(max_per_task=c.max_examples_per_task, seed=c.seed))
-        bundle = load_model(self.base_model(), seed=c.seed)
+        bundle = load_model(self.base_model(), seed=c.seed, precision=c.precision)
         tune_config = TuneConfig(
             epochs=c.epochs,
             learning_rate=c.learning_rate,
             batch_size=c.train_batch_size,
             seed=c.seed,
             progress=self.progress,
+            precision=c.precision,
         )
         tune(bundle, mixture.records, tune_config, out=model_dir, provenance={"mixture_hash": mixture.hash})
         return model_dir
@@ -189,8 +204,8 @@ class ActiveRun:
         from instr_select.tuning.evaluate import evaluate_task
         from instr_select.tuning.modeling import load_model
 
-        bundle = load_model(model_dir)
         c = self.config
+        bundle = load_model(model_dir, precision=c.precision)
         reports = {
             t.key: evaluate_task(bundle, t, c.eval_examples, c.batch_size, c.max_new_tokens, c.seed, keep_predictions=3)
             for t in self.evaluation
@@ -214,7 +229,7 @@ class ActiveRun:
         score_config = ScoreConfig(**{**asdict(c.score), "seed": c.seed})
         scorer = None
         if selector != "random":
-            scorer = load_scorer(previous_model, (), c.seed, c.max_new_tokens, c.batch_size)
+            scorer = load_scorer(previous_model, (), c.seed, c.max_new_tokens, c.batch_size, c.precision)
         else:
             score_config.seed = stable_seed("active-random", c.seed, iteration) % (2**31)
         selection, _ = select_from_pool(

@@ -42,15 +42,26 @@ def check_bundle(bundle: ModelBundle, where: str) -> None:
         )
 
 
+def scoring_id(bundle: ModelBundle) -> str:
+    """The score cache key: the model's hash, mixed with ``bf16`` when it scores in bf16 (fp32 scores
+    keep the plain hash, so caches written before precisions existed still apply)."""
+    from instr_select.tuning.precision import bundle_precision
+
+    digest = model_hash(bundle)
+    precision = bundle_precision(bundle)
+    return digest if precision == "fp32" else hashlib.sha256(f"{digest}:{precision}".encode()).hexdigest()
+
+
 class BundleScorer:
-    """:class:`~instr_select.uncertainty.scoring.Scorer` backed by a :class:`ModelBundle`."""
+    """:class:`~instr_select.uncertainty.scoring.Scorer` backed by a :class:`ModelBundle` (scoring at the
+    bundle's precision)."""
 
     def __init__(self, bundle: ModelBundle, max_new_tokens: int = 32, batch_size: int = 16, where: str = "") -> None:
         check_bundle(bundle, where or bundle.name)
         self.bundle = bundle
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
-        self.model_id = model_hash(bundle)
+        self.model_id = scoring_id(bundle)
 
     def prompt(self, instruction: str, input: str) -> str:
         from instr_select.tuning.modeling import format_prompt
@@ -79,19 +90,32 @@ def tokenizer_texts(tasks: Sequence[Task], max_examples: int = 20) -> list[str]:
     return texts
 
 
-def load_bundle(model: str | Path, tasks: Sequence[Task] = (), seed: int = 0) -> ModelBundle:
+def load_bundle(model: str | Path, tasks: Sequence[Task] = (), seed: int = 0, precision: str = "auto") -> ModelBundle:
     """``tiny-t5``/``tiny-gpt2`` (tokenizer trained on ``tasks``), a saved directory or a hub name."""
     from instr_select.tuning.modeling import TINY_MODELS, load_model
 
     texts = tokenizer_texts(tasks) if str(model) in TINY_MODELS else None
-    return load_model(model, texts=texts, seed=seed)
+    return load_model(model, texts=texts, seed=seed, precision=precision)
 
 
 def load_scorer(
-    model: str | Path, tasks: Sequence[Task] = (), seed: int = 0, max_new_tokens: int = 32, batch_size: int = 16
+    model: str | Path,
+    tasks: Sequence[Task] = (),
+    seed: int = 0,
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    precision: str = "auto",
 ) -> BundleScorer:
-    return BundleScorer(load_bundle(model, tasks, seed), max_new_tokens, batch_size, where=str(model))
+    bundle = load_bundle(model, tasks, seed, precision)
+    return BundleScorer(bundle, max_new_tokens, batch_size, where=str(model))
 
 
 def describe(bundle: ModelBundle) -> dict[str, Any]:
-    return {"name": bundle.name, "is_encoder_decoder": bundle.is_encoder_decoder, **bundle.info}
+    from instr_select.tuning.precision import bundle_precision
+
+    return {
+        "name": bundle.name,
+        "is_encoder_decoder": bundle.is_encoder_decoder,
+        **bundle.info,
+        "precision": bundle_precision(bundle),
+    }
