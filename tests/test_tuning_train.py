@@ -95,6 +95,22 @@ def test_evaluate_task_report_and_mc_ranking(records):
     assert all("mc_choice" in p for p in report["predictions"])
 
 
+@pytest.mark.parametrize("name", ["tiny-t5", "tiny-gpt2"])
+def test_gold_nll_of_a_multiple_choice_target_is_the_gold_options(name, records):
+    """The gold NLL is read from the options' scores when the gold answer is an option: the same number
+    that ``target_nll`` gives the gold answers on their own."""
+    from instr_select.tuning.evaluate import sample_examples
+    from instr_select.tuning.mixture import render_example, task_instruction
+
+    bundle = load_model(name, texts=texts_of(records), seed=0)
+    task = toy_pool().get("bigbench:parity")
+    report = evaluate_task(bundle, task, max_examples=8, batch_size=4, seed=0, generation="no")
+    examples = sample_examples(task, 8, 0)
+    prompts = [render_example(task, ex, task_instruction(task))["prompt"] for ex in examples]
+    expected = target_nll(bundle, prompts, [ex.output for ex in examples]).mean()
+    assert report["metrics"]["gold_nll"] == pytest.approx(expected, abs=2e-4)
+
+
 def test_evaluate_generation_scores_with_known_predictions(monkeypatch, records):
     """Exact match and ROUGE-L are computed from the generated text against every reference."""
     import instr_select.tuning.evaluate as ev

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from instr_select.errors import DataError
 from instr_select.tasks import Example, Task
 from instr_select.tuning.mixture import MixtureConfig, render_example, task_instruction
@@ -132,29 +134,36 @@ def evaluate_task(
     em = [exact_match(p, ex.answers) for p, ex in zip(predictions, examples, strict=False)]
     rl = [rouge(p, ex.answers) for p, ex in zip(predictions, examples, strict=False)]
 
-    # the gold answer's mean token NLL: a continuous score that moves before accuracy does
-    start = time.perf_counter()
-    gold = target_nll(bundle, prompts, [ex.output for ex in examples], batch_size=batch_size)
-    nll_seconds = time.perf_counter() - start
-    if progress:
-        progress(len(gen_batches) + 1, total)
-
+    # multiple choice first: each option's NLL, read from one pass over the prompt
     mc_correct: list[float] = []
     chosen: dict[int, str] = {}
+    gold_from_options: dict[int, float] = {}
     mc_seconds = 0.0
     if mc_items:
         start = time.perf_counter()
-        best: dict[int, tuple[float, str]] = {}
         for i in mc_items:  # the prompt is read once per example, its options scored from the cache
             nll = options_nll(bundle, prompts[i], options[i])
-            j = int(nll.argmin())
-            best[i] = (float(nll[j]), options[i][j])
-        for i in mc_items:
-            chosen[i] = best[i][1]
-            mc_correct.append(float(best[i][1] in examples[i].answers))
+            chosen[i] = options[i][int(nll.argmin())]
+            mc_correct.append(float(chosen[i] in examples[i].answers))
+            spelled = [o.strip() for o in options[i]]
+            if examples[i].output.strip() in spelled:  # the gold answer is an option: its NLL is computed
+                gold_from_options[i] = float(nll[spelled.index(examples[i].output.strip())])
         mc_seconds = time.perf_counter() - start
         if progress:
-            progress(total, total)
+            progress(len(gen_batches) + 1, total)
+
+    # the gold answer's mean token NLL: a continuous score that moves before accuracy does
+    start = time.perf_counter()
+    rest = [i for i in range(len(examples)) if i not in gold_from_options]
+    gold = np.zeros(len(examples))
+    gold[rest] = target_nll(
+        bundle, [prompts[i] for i in rest], [examples[i].output for i in rest], batch_size=batch_size
+    )
+    for i, value in gold_from_options.items():
+        gold[i] = value
+    nll_seconds = time.perf_counter() - start
+    if progress:
+        progress(total, total)
 
     def mean(values: Sequence[float]) -> float | None:
         return round(100.0 * sum(values) / len(values), 2) if values else None
@@ -201,15 +210,29 @@ def evaluate_task(
     }
 
 
-def load_target(ref: str, data_dir: str | Path | None = None) -> Task:
-    """``SOURCE:TASK`` (e.g. ``bbh:date_understanding``) -> the Task, loaded from its source."""
+def load_tasks(refs: Sequence[str], data_dir: str | Path | None = None, role: str = "target") -> list[Task]:
+    """``SOURCE:TASK`` refs (e.g. ``bbh:date_understanding``) -> their Tasks, each source loaded once."""
     from instr_select.loaders import load_source
 
-    source, sep, task_id = ref.partition(":")
-    if not sep or not source or not task_id:
-        raise DataError(None, f"target {ref!r} is not SOURCE:TASK", "e.g. --target bbh:date_understanding")
-    tasks = load_source(source, data_dir=data_dir)
-    task = tasks.find(f"{tasks[0].meta_dataset}:{task_id}" if len(tasks) else ref) or tasks.find(task_id)
-    if task is None:
-        raise DataError(None, f"no task {task_id!r} in source {source!r}", "list the tasks with `instr-select inspect`")
-    return task
+    loaded: dict[str, Any] = {}
+    tasks = []
+    for ref in refs:
+        source, sep, task_id = ref.partition(":")
+        if not sep or not source or not task_id:
+            raise DataError(None, f"{role} {ref!r} is not SOURCE:TASK", "e.g. --target bbh:date_understanding")
+        if source not in loaded:
+            loaded[source] = load_source(source, data_dir=data_dir)
+        collection = loaded[source]
+        task = collection.find(f"{collection[0].meta_dataset}:{task_id}" if len(collection) else ref)
+        task = task or collection.find(task_id)
+        if task is None:
+            raise DataError(
+                None, f"no task {task_id!r} in source {source!r}", "list the tasks with `instr-select inspect`"
+            )
+        tasks.append(task)
+    return tasks
+
+
+def load_target(ref: str, data_dir: str | Path | None = None) -> Task:
+    """``SOURCE:TASK`` (e.g. ``bbh:date_understanding``) -> the Task, loaded from its source."""
+    return load_tasks([ref], data_dir)[0]
