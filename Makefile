@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 QUERY ?= Decide whether the second sentence follows from the first.
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench transfer
 
 # compileall: bytecode now, as a wheel install writes it (an environment may set PYTHONDONTWRITEBYTECODE)
 $(VENV)/.installed: setup.cfg pyproject.toml requirements-models.txt
@@ -23,6 +23,10 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/instr-select build-default
 	$(VENV)/bin/instr-select query "$(QUERY)"
+
+# the default transfer matrix and every selector scored against it (docs/transfer.md; resumable)
+transfer: install
+	bash scripts/run_default_transfer.sh
 
 test: install
 	$(VENV)/bin/pytest -q

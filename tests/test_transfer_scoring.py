@@ -231,3 +231,23 @@ def test_bench_runs_on_a_saved_matrix(tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "total" in proc.stdout and "120" in proc.stdout
+
+
+def test_compare_takes_the_targets_where_selectors_disagree(tmp_path) -> None:
+    from instr_select.errors import ConfigError
+    from instr_select.transfer.evaluation import disagreeing_targets
+
+    folder = save_matrix(synthetic_matrix(), tmp_path / "matrix")
+    scores = folder / "selectors" / "scores"
+    scores.mkdir(parents=True)
+    first = np.tile(np.arange(8, 0, -1, dtype=float)[:, None], (1, 5))  # ranks the sources 0..7 on every target
+    second = first.copy()
+    second[:, 3] = np.arange(8, dtype=float)  # reversed on target 3: top 2 shares nothing
+    second[:, 1] = [8, 1, 7, 2, 6, 3, 4, 5]  # target 1: top 2 {0, 2} against {0, 1}, Jaccard 1/3
+    np.save(scores / "bm25.npy", first)
+    with pytest.raises(ConfigError, match="fewer than two selectors"):
+        disagreeing_targets(folder, 2, k=2)
+    np.save(scores / "aligned.npy", second)
+    assert disagreeing_targets(folder, 2, k=2) == [TARGETS[3], TARGETS[1]]
+    with pytest.raises(ConfigError, match="between 1 and 5"):
+        disagreeing_targets(folder, 6, k=2)

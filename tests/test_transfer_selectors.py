@@ -173,7 +173,7 @@ def test_uncertainty_on_the_matrix_base_model(tmp_path, data_dir) -> None:
     from instr_select.errors import DataError
     from instr_select.hashing import dir_hash
     from instr_select.transfer.evaluation import score_matrix
-    from instr_select.transfer.selectors import load_tasks
+    from instr_select.tuning.evaluate import load_tasks
     from instr_select.tuning.modeling import load_model, save_model
     from instr_select.uncertainty.backend import tokenizer_texts
 

@@ -59,6 +59,13 @@ from instr_select.compare.config import DEFAULT_POOL, SELECTORS, Budget, Compare
 @click.option(
     "--aligned-encoder", type=click.Path(), default=None, help="Encoder for 'aligned' (default: aligned on the pool)."
 )
+@click.option(
+    "--matrix",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A scored transfer matrix: add its targets where the selectors' top-k disagree most.",
+)
+@click.option("--matrix-targets", type=int, default=6, show_default=True, help="How many targets --matrix adds.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory (resumable).")
 @click.option("--report-only", is_flag=True, help="Only rebuild the report from the cells finished so far in OUT.")
 @data_dir_option
@@ -83,6 +90,8 @@ def compare(
     uncertainty_perturbations: int,
     base_encoder: str | None,
     aligned_encoder: str | None,
+    matrix: str | None,
+    matrix_targets: int,
     out: str,
     report_only: bool,
     data_dir: str | None,
@@ -100,6 +109,10 @@ def compare(
         click.echo(f"report: {result.report_path}\nchart:  {result.chart_path}\njson:   {result.json_path}")
         return
     targets = list(target_tasks) + (read_targets(targets_file) if targets_file else [])
+    if matrix:
+        from instr_select.transfer.evaluation import disagreeing_targets
+
+        targets += [t for t in disagreeing_targets(matrix, matrix_targets, k) if t not in targets]
     config = CompareConfig(
         targets=targets,
         pool=list(pool) or list(DEFAULT_POOL),

@@ -48,7 +48,7 @@ from instr_select.transfer.config import DEFAULT_BUDGET
     show_default=True,
     help="Target examples scored (a fixed, seeded sample).",
 )
-@click.option("--max-source-length", type=int, default=Budget.max_source_length, show_default=True)
+@click.option("--max-source-length", type=int, default=DEFAULT_BUDGET["max_source_length"], show_default=True)
 @data_dir_option
 def transfer(
     sources_file: str,

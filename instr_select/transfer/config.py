@@ -11,7 +11,14 @@ from typing import Any
 from instr_select.compare.config import Budget
 from instr_select.errors import ConfigError, DataError
 
-DEFAULT_BUDGET = {"examples_per_task": 64, "max_steps": 16, "batch_size": 8, "eval_examples": 20}
+# sized so the default matrix (26 sources, 21 targets) fits about 90 minutes on 2 cores in fp32
+DEFAULT_BUDGET = {
+    "examples_per_task": 64,
+    "max_steps": 8,
+    "batch_size": 8,
+    "eval_examples": 10,
+    "max_source_length": 128,
+}
 
 
 def default_budget() -> Budget:

@@ -161,7 +161,8 @@ def score_matrix(
 
 
 def _scorer(matrix: TransferMatrix, data_dir, config: SelectorConfig, uncertainty_cache, quiet: bool):
-    from instr_select.transfer.selectors import SourceScorer, load_tasks
+    from instr_select.transfer.selectors import SourceScorer
+    from instr_select.tuning.evaluate import load_tasks
 
     start = time.perf_counter()
     sources, targets = load_tasks(matrix.sources, data_dir), load_tasks(matrix.targets, data_dir)
@@ -190,3 +191,34 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and value != value:
         return None
     return value
+
+
+def disagreeing_targets(matrix_dir: str | Path, count: int, k: int = 5, out: str | Path | None = None) -> list[str]:
+    """The ``count`` targets of a scored matrix where the selectors' top ``k`` overlap least.
+
+    Reads the scores ``score-selectors`` saved (``OUT/scores``, default ``MATRIX_DIR/selectors``);
+    a target's agreement is the mean Jaccard overlap of every pair of selectors' top-k sources.
+    ``compare --matrix`` trains on these targets: where the selectors agree, training cannot tell them apart.
+    """
+    matrix_dir = Path(matrix_dir)
+    matrix = TransferMatrix.load(matrix_dir)
+    folder = (Path(out) if out is not None else matrix_dir / DEFAULT_OUT) / SCORES_DIR
+    shape = (len(matrix.sources), len(matrix.targets))
+    scores = {}
+    for path in sorted(folder.glob("*.npy")):
+        values = np.load(path, allow_pickle=False)
+        if values.shape != shape:
+            raise DataError(path, f"holds scores of shape {values.shape}, not {shape}", "re-run score-selectors")
+        scores[path.stem] = values
+    if len(scores) < 2:
+        raise ConfigError(
+            f"{folder}: fewer than two selectors scored (run `instr-select score-selectors {matrix_dir}` first)"
+        )
+    if not 1 <= count <= len(matrix.targets):
+        raise ConfigError(f"--matrix-targets must be between 1 and {len(matrix.targets)}, not {count}")
+    agreement = []
+    for j, target in enumerate(matrix.targets):
+        tops = [set(np.argsort(-values[:, j], kind="stable")[:k]) for values in scores.values()]
+        pairs = [len(a & b) / len(a | b) for n, a in enumerate(tops) for b in tops[n + 1 :]]
+        agreement.append((float(np.mean(pairs)), target))
+    return [target for _, target in sorted(agreement)[:count]]

@@ -32,20 +32,11 @@ UNTUNED = "untuned"
 Say = Callable[[str], None]
 
 
-def load_tasks(keys: list[str], role: str, data_dir: str | Path | None) -> list[Task]:
+def tasks_with_examples(keys: list[str], role: str, data_dir: str | Path | None) -> list[Task]:
     """Tasks by key, each with examples (a source to train on, a target to score)."""
-    from instr_select.loaders import load_source
+    from instr_select.tuning.evaluate import load_tasks as load
 
-    loaded: dict[str, TaskCollection] = {}
-    tasks = []
-    for key in keys:
-        source, _, task_id = key.partition(":")
-        if source not in loaded:
-            loaded[source] = load_source(source, data_dir=data_dir)
-        found = loaded[source].find(key) or loaded[source].find(task_id)
-        if found is None:
-            raise ConfigError(f"{role} {key}: no task {task_id!r} in {source} (list them with `instr-select inspect`)")
-        tasks.append(found)
+    tasks = load(keys, data_dir, role)
     for task in tasks:
         if not task.examples:
             raise ConfigError(f"{role} {task.key} has no examples (a {role} needs examples: drop it from the file)")
@@ -192,8 +183,8 @@ def run_matrix(
 ) -> list[Path]:
     """Compute this shard's missing cells (shard 1 also the untuned row); returns the cell files written."""
     out = Path(out)
-    sources = load_tasks(config.sources, "source", data_dir)
-    targets = load_tasks(config.targets, "target", data_dir)
+    sources = tasks_with_examples(config.sources, "source", data_dir)
+    targets = tasks_with_examples(config.targets, "target", data_dir)
     examples = target_examples(targets, config.budget.eval_examples)
     out.mkdir(parents=True, exist_ok=True)
     model, model_hash = base_model(config, sources + targets, out)

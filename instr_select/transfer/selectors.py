@@ -137,28 +137,6 @@ def _uncertainty_config(config: SelectorConfig):
     return ScoreConfig(config.uncertainty_instances, config.uncertainty_perturbations, config.drop_prob, config.seed)
 
 
-def load_tasks(keys: Sequence[str], data_dir: str | Path | None = None) -> list[Task]:
-    """``META:TASK`` keys -> tasks, each meta-dataset loaded once (the lookup of ``load_target``)."""
-    from instr_select.errors import DataError
-    from instr_select.loaders import load_source
-
-    loaded: dict[str, Any] = {}
-    tasks = []
-    for key in keys:
-        source, sep, task_id = key.partition(":")
-        if not sep or not source or not task_id:
-            raise DataError(None, f"task {key!r} is not META:TASK", "the matrix manifest lists task keys")
-        if source not in loaded:
-            loaded[source] = load_source(source, data_dir=data_dir)
-        collection = loaded[source]
-        task = collection.find(f"{collection[0].meta_dataset}:{task_id}" if len(collection) else key)
-        task = task or collection.find(task_id)
-        if task is None:
-            raise DataError(None, f"no task {task_id!r} in source {source!r}", "check --data-dir")
-        tasks.append(task)
-    return tasks
-
-
 class SourceScorer:
     """Scores the sources for every target with any selector, building each index and model once."""
 
