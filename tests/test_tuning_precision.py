@@ -56,6 +56,16 @@ def test_auto_follows_native_bf16_on_the_cpu(monkeypatch):
     assert resolve_precision("auto", "mps") == "fp32"
 
 
+def test_auto_on_a_gpu_follows_its_bf16_support(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", "cuda") == "bf16" and resolve_precision("auto", "cuda:0") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision("auto", "cuda") == "fp32" and resolve_precision("fp32", "cuda") == "fp32"
+    with pytest.raises(ConfigError, match="--precision bf16"):
+        resolve_precision("bf16", "cuda")
+
+
 def test_cpu_detection_reads_torch_capabilities(monkeypatch):
     detect = prec.cpu_supports_bf16.__wrapped__  # past the cache
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True, "avx512_bf16": True})

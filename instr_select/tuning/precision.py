@@ -62,17 +62,19 @@ def _device_type(device: Any) -> str:
 def resolve_precision(name: str = "auto", device: Any = None) -> str:
     """``bf16`` or ``fp32`` for ``name`` on ``device`` (a torch device or its type; default: CUDA when
     available, else the CPU)."""
-    check_precision(name)
-    if name != "auto":
-        return name
+    if check_precision(name) == "fp32":
+        return "fp32"
     kind = _device_type(device)
     if kind == "cuda":
         import torch
 
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    if kind == "cpu":
-        return "bf16" if cpu_supports_bf16() else "fp32"
-    return "fp32"
+        supported = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if name == "bf16" and not supported:
+            raise ConfigError("--precision bf16: this GPU does not compute bf16 (use --precision auto or fp32)")
+        return "bf16" if supported else "fp32"
+    if name == "bf16":
+        return "bf16"  # on a CPU without native bf16 it is emulated: slower, but it runs
+    return "bf16" if kind == "cpu" and cpu_supports_bf16() else "fp32"
 
 
 def bundle_precision(bundle: ModelBundle, name: str | None = None) -> str:
