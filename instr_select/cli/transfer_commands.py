@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from instr_select.cli.options import data_dir_option
+from instr_select.cli.options import data_dir_option, precision_option
 from instr_select.compare.config import Budget
 from instr_select.transfer.config import DEFAULT_BUDGET
 
@@ -49,6 +49,7 @@ from instr_select.transfer.config import DEFAULT_BUDGET
     help="Target examples scored (a fixed, seeded sample).",
 )
 @click.option("--max-source-length", type=int, default=DEFAULT_BUDGET["max_source_length"], show_default=True)
+@precision_option()
 @data_dir_option
 def transfer(
     sources_file: str,
@@ -64,6 +65,7 @@ def transfer(
     learning_rate: float | None,
     eval_examples: int,
     max_source_length: int,
+    precision: str,
     data_dir: str | None,
 ) -> None:
     """Train the model on each source alone and score every target: a transfer matrix in --out.
@@ -91,6 +93,7 @@ def transfer(
         learning_rate=learning_rate,
         eval_examples=eval_examples,
         max_source_length=max_source_length,
+        precision=precision,
     )
     config = TransferConfig(
         sources=source_keys,

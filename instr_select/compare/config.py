@@ -97,24 +97,18 @@ class CompareConfig:
 
     def resolved_precision(self) -> str:
         """``bf16`` or ``fp32``: the budget's precision for the base model on this machine."""
-        from instr_select.tuning.modeling import TINY_MODELS
-        from instr_select.tuning.precision import resolve_precision
+        from instr_select.tuning.precision import model_precision
 
-        if self.budget.precision == "auto" and self.model in TINY_MODELS:
-            return "fp32"  # as bundle_precision resolves it for the tiny models
-        return resolve_precision(self.budget.precision)
+        return model_precision(self.model, self.budget.precision)
 
     @property
     def hash(self) -> str:
-        """Hash of what determines the results (targets and selectors may grow between resumes).
+        """Hash of what determines the results (targets and selectors may grow between resumes);
+        the precision counts as :func:`instr_select.tuning.precision.budget_fields` says."""
+        from instr_select.tuning.precision import budget_fields
 
-        The precision counts as it resolves on this machine, and fp32 not at all: a run from before
-        ``--precision`` resumes wherever it runs in fp32, and no run mixes bf16 and fp32 cells."""
         fixed = {k: v for k, v in self.to_dict().items() if k not in {"targets", "selectors", "seeds"}}
-        budget = {k: v for k, v in fixed["budget"].items() if k != "precision"}
-        if self.resolved_precision() != "fp32":
-            budget["precision"] = self.resolved_precision()
-        fixed["budget"] = budget
+        fixed["budget"] = budget_fields(fixed["budget"], self.model)
         return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,11 +67,6 @@ class TransferConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def budget_hash(self) -> str:
-        """What makes two cells comparable: the model and the budget (not the list of sources or seeds)."""
-        data = {"model": self.model, "budget": asdict(self.budget)}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

@@ -89,7 +89,10 @@ def base_model(config: TransferConfig, tasks: list[Task], out: Path) -> tuple[st
 
 def identity(config: TransferConfig, model_hash: str, examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """What every cell of one matrix shares; ``hash`` names it."""
-    data = {"model": config.model, "model_sha256": model_hash, "budget": asdict(config.budget), "targets": examples}
+    from instr_select.tuning.precision import budget_fields
+
+    budget = budget_fields(asdict(config.budget), config.model)  # bf16 and fp32 cells never mix
+    data = {"model": config.model, "model_sha256": model_hash, "budget": budget, "targets": examples}
     return {**data, "hash": hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()}
 
 
@@ -154,7 +157,7 @@ def run_cell(
     start = time.perf_counter()
     training: dict[str, Any] = {}
     if source is None:
-        bundle = load_model(model)
+        bundle = load_model(model, precision=config.budget.precision)
         bundle.info["max_source_length"] = config.budget.max_source_length  # as the tuned cells truncate
     else:
         chosen = [SelectedTask(1, source.task_id, source.meta_dataset, 1.0)]

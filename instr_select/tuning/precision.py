@@ -77,6 +77,26 @@ def resolve_precision(name: str = "auto", device: Any = None) -> str:
     return "bf16" if kind == "cpu" and cpu_supports_bf16() else "fp32"
 
 
+def model_precision(model: str, name: str = "auto") -> str:
+    """What ``name`` resolves to on this machine for the base model ``model`` (a name or folder):
+    fp32 for ``auto`` on the tiny test models, as :func:`bundle_precision` resolves it."""
+    from instr_select.tuning.modeling import TINY_MODELS
+
+    if check_precision(name) == "auto" and model in TINY_MODELS:
+        return "fp32"
+    return resolve_precision(name)
+
+
+def budget_fields(budget: dict[str, Any], model: str) -> dict[str, Any]:
+    """A budget as run hashes count it: the precision as it resolves here, and fp32 not at all, so a
+    run from before ``--precision`` resumes wherever it runs in fp32 and no run mixes bf16 and fp32."""
+    fields = {k: v for k, v in budget.items() if k != "precision"}
+    resolved = model_precision(model, budget.get("precision", "auto"))
+    if resolved != "fp32":
+        fields["precision"] = resolved
+    return fields
+
+
 def bundle_precision(bundle: ModelBundle, name: str | None = None) -> str:
     """What ``name`` (default: the bundle's own setting) resolves to for this bundle: ``auto`` is fp32
     for the tiny test models, else :func:`resolve_precision` on the bundle's device."""
