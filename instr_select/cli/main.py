@@ -65,6 +65,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "score",
         "Score every selector's ranking of the sources against a transfer matrix.",
     ),
+    "split-targets": (
+        "instr_select.cli.transfer_score_command",
+        "split_targets",
+        "Split a transfer matrix's targets into dev and test, whole kinds at a time.",
+    ),
     "models": ("instr_select.cli.models_command", "models", "List the pretrained models: installed, ready, verified."),
 }
 

@@ -1,4 +1,5 @@
-"""``instr-select transfer score``: every selector's ranking of the sources against a finished matrix."""
+"""``instr-select score-selectors`` (every selector's ranking of the sources against a finished matrix)
+and ``instr-select split-targets`` (the matrix's targets split into dev and test, by kind)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ from instr_select.transfer.selectors import SELECTORS
     default=None,
     help="Model of 'uncertainty' (default: the matrix's: its base-model folder, else its manifest's model).",
 )
+@click.option(
+    "--split",
+    "split_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A dev/test split of the targets (from `split-targets`): one table per split as well.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of example samples and bootstraps.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @data_dir_option
@@ -36,6 +44,7 @@ def score(
     out: str | None,
     aligned_encoder: str | None,
     base_model: str | None,
+    split_file: str | None,
     seed: int,
     quiet: bool,
     data_dir: str | None,
@@ -53,6 +62,33 @@ def score(
     if k < 1:
         raise ConfigError(f"-k must be 1 or more, not {k}")
     config = SelectorConfig(aligned_encoder=aligned_encoder, base_model=base_model, seed=seed)
-    run = score_matrix(matrix_dir, names, k=k, out=out, data_dir=data_dir, config=config, quiet=quiet)
+    run = score_matrix(
+        matrix_dir, names, k=k, out=out, data_dir=data_dir, config=config, split=split_file, quiet=quiet
+    )
     click.echo(run.markdown)
     click.echo(f"report: {run.out / 'report.md'}\nchart:  {run.out / 'chart.png'}\njson:   {run.out / 'results.json'}")
+
+
+@click.command("split-targets")
+@click.argument("targets_file", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The split file (JSON) to write.")
+@click.option(
+    "--dev-fraction", type=float, default=0.4, show_default=True, help="Dev's share of the targets (at most)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the kinds' shuffle.")
+def split_targets(targets_file: str, out: str, dev_fraction: float, seed: int) -> None:
+    """Split the targets of TARGETS_FILE (SOURCE:TASK KIND lines) into dev and test, whole kinds at a time.
+
+    Draw it once, before any choice: choose settings on dev, report them on test
+    (`score-selectors --split FILE`).
+    """
+    from instr_select.transfer.config import read_task_file
+    from instr_select.transfer.split import split_by_kind, write_split
+
+    targets, kinds = read_task_file(targets_file, "TARGETS_FILE")
+    split = split_by_kind(targets, kinds, dev_fraction=dev_fraction, seed=seed)
+    write_split(split, out)
+    for name in ("dev", "test"):
+        shown = sorted({split["kinds"][t] for t in split[name]})
+        click.echo(f"{name}: {len(split[name])} targets ({', '.join(shown)})")
+    click.echo(f"split: {out}")
