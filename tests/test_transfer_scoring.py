@@ -251,3 +251,66 @@ def test_compare_takes_the_targets_where_selectors_disagree(tmp_path) -> None:
     assert disagreeing_targets(folder, 2, k=2) == [TARGETS[3], TARGETS[1]]
     with pytest.raises(ConfigError, match="between 1 and 5"):
         disagreeing_targets(folder, 6, k=2)
+
+
+# --- dev and test targets -------------------------------------------------------------------------
+def test_split_by_kind_keeps_kinds_together_and_is_seeded() -> None:
+    from instr_select.transfer.split import split_by_kind
+
+    targets = [f"bbh:t{i}" for i in range(10)]
+    kinds = {t: ["a", "a", "b", "b", "b", "c", "d", "d", "e", "e"][i] for i, t in enumerate(targets)}
+    split = split_by_kind(targets, kinds, dev_fraction=0.4, seed=3)
+    assert sorted(split["dev"] + split["test"]) == sorted(targets)
+    assert 1 <= len(split["dev"]) <= 4
+    for kind in set(kinds.values()):
+        sides = {"dev" if t in split["dev"] else "test" for t in targets if kinds[t] == kind}
+        assert len(sides) == 1, kind
+    assert split == split_by_kind(targets, kinds, dev_fraction=0.4, seed=3)
+    assert {tuple(split_by_kind(targets, kinds, seed=s)["dev"]) for s in range(8)} != {tuple(split["dev"])}
+
+
+def test_scores_per_split_are_the_split_columns(tmp_path) -> None:
+    from instr_select.transfer.evaluation import score_matrix
+    from instr_select.transfer.split import write_split
+
+    matrix = synthetic_matrix()
+    folder = save_matrix(matrix, tmp_path / "matrix")
+    write_split({"format": 1, "dev": TARGETS[:2], "test": TARGETS[2:]}, tmp_path / "split.json")
+    run = score_matrix(folder, ["random"], k=3, split=tmp_path / "split.json")
+    whole = run.report["views"]["nll"]["selectors"]["random"]["per_target"]["ndcg"]
+    dev = run.report["splits"]["dev"]["nll"]["selectors"]["random"]["per_target"]["ndcg"]
+    test = run.report["splits"]["test"]["nll"]["selectors"]["random"]["per_target"]["ndcg"]
+    assert dev == whole[:2] and test == whole[2:]
+    assert run.report["splits"]["dev"]["accuracy"]["targets"] == ["bbh:navigate", "bbh:snarks"]
+    assert "dev targets (2)" in run.markdown and "test targets (3)" in run.markdown
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"format": 1, "dev": ["bbh:navigate"], "test": ["bbh:nowhere"]}', "bbh:nowhere, which is not a target"),
+        ('{"format": 1, "dev": ["bbh:navigate"], "test": ["bbh:navigate"]}', "in both dev and test"),
+        ('{"format": 1, "dev": [], "test": ["bbh:navigate"]}', "field 'dev' must be a non-empty list"),
+        ('{"format": 2, "dev": ["bbh:navigate"], "test": ["bbh:snarks"]}', "not a split of format 1"),
+        ("not json", "not a readable JSON split"),
+    ],
+)
+def test_bad_split_is_one_line_and_writes_nothing(monkeypatch, capsys, tmp_path, content, message) -> None:
+    folder = save_matrix(synthetic_matrix(), tmp_path / "matrix")
+    split = tmp_path / "split.json"
+    split.write_text(content)
+    code, _, err = _run_score(monkeypatch, capsys, str(folder), "--selectors", "random", "--split", str(split), "-q")
+    assert code == 2 and err.count("\n") == 1 and message in err and "split.json" in err
+    assert not (folder / "selectors").exists()
+
+
+def test_split_targets_cli_writes_a_readable_split(monkeypatch, capsys, tmp_path) -> None:
+    from instr_select.cli.main import main
+    from instr_select.transfer.split import read_split
+
+    targets = tmp_path / "targets.txt"
+    targets.write_text("bbh:navigate spatial\nbbh:snarks sentiment\nniv2:task363_sst2 sentiment\nbbh:hyperbaton x\n")
+    main(["split-targets", str(targets), "--out", str(tmp_path / "split.json"), "--seed", "1"])
+    sides = read_split(tmp_path / "split.json", ["bbh:navigate", "bbh:snarks", "niv2:task363_sst2", "bbh:hyperbaton"])
+    assert ("bbh:snarks" in sides["dev"]) == ("niv2:task363_sst2" in sides["dev"])
+    assert "dev:" in capsys.readouterr().out

@@ -62,9 +62,7 @@ def score(
     if k < 1:
         raise ConfigError(f"-k must be 1 or more, not {k}")
     config = SelectorConfig(aligned_encoder=aligned_encoder, base_model=base_model, seed=seed)
-    run = score_matrix(
-        matrix_dir, names, k=k, out=out, data_dir=data_dir, config=config, split=split_file, quiet=quiet
-    )
+    run = score_matrix(matrix_dir, names, k=k, out=out, data_dir=data_dir, config=config, split=split_file, quiet=quiet)
     click.echo(run.markdown)
     click.echo(f"report: {run.out / 'report.md'}\nchart:  {run.out / 'chart.png'}\njson:   {run.out / 'results.json'}")
 

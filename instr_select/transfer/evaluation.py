@@ -94,12 +94,15 @@ def score_matrix(
     data_dir: str | Path | None = None,
     config: SelectorConfig | None = None,
     uncertainty_cache: str | Path | None = None,
+    split: str | Path | None = None,
     quiet: bool = True,
 ) -> ScoreRun:
     """Score ``selectors`` on the matrix in ``matrix_dir``; writes report.md, results.json, chart.png.
 
     ``config.base_model`` None: the matrix's own base model. ``uncertainty_cache`` None: the per-user
-    uncertainty cache (``<cache>/uncertainty``), shared with ``instr-select select``.
+    uncertainty cache (``<cache>/uncertainty``), shared with ``instr-select select``. ``split``: a
+    dev/test split file (:mod:`instr_select.transfer.split`); each side is scored on its own as well
+    (``report["splits"]``) and gets its own table.
     """
     from instr_select.progress import say
     from instr_select.transfer.scoring import chart, markdown, score_selectors
@@ -109,6 +112,11 @@ def score_matrix(
         raise ConfigError(f"-k must be a whole number of at least 1, not {k!r}")
     matrix_dir = Path(matrix_dir)
     matrix = TransferMatrix.load(matrix_dir)
+    sides = None
+    if split is not None:
+        from instr_select.transfer.split import read_split
+
+        sides = read_split(split, matrix.targets)  # a bad split stops here, before anything loads
     out = Path(out) if out is not None else matrix_dir / DEFAULT_OUT
     config = config or SelectorConfig()
     own_model = "uncertainty" in names and not config.base_model
@@ -153,6 +161,13 @@ def score_matrix(
     report.update(matrix=str(matrix_dir), model=matrix.manifest.get("model"), settings=settings)
     report["config"] = asdict(config)
     text = markdown(report)
+    if sides is not None:
+        report["split"] = {"file": str(split), **sides}
+        report["splits"] = {}
+        for side, members in sides.items():
+            part = score_selectors(matrix, scores, k=k, seed=config.seed, targets=members)
+            report["splits"][side] = part["views"]
+            text += f"\n{side} targets ({len(members)}):\n\n" + markdown(part, legend=False)
     chart(report, out / "chart.png")
     timings["metrics and report"] = {"seconds": time.perf_counter() - start, "cached": False}
     report["timings"] = {name: round(t["seconds"], 3) for name, t in timings.items()}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,14 @@ RANDOM_DRAWS = 10000
 LABELS = {"ndcg": "NDCG", "regret": "Regret@{k}", "precision": "P@{k}"}
 
 
-def view_columns(matrix: TransferMatrix, view: str) -> list[int]:
-    """The targets a view scores: all for ``nll``, those with answer options for ``accuracy``."""
-    return list(range(len(matrix.targets))) if view == "nll" else matrix.targets_with_options()
+def view_columns(matrix: TransferMatrix, view: str, targets: Sequence[str] | None = None) -> list[int]:
+    """The targets a view scores: all for ``nll``, those with answer options for ``accuracy``;
+    only those in ``targets`` when given (a split)."""
+    columns = list(range(len(matrix.targets))) if view == "nll" else matrix.targets_with_options()
+    if targets is None:
+        return columns
+    kept = set(targets)
+    return [j for j in columns if matrix.targets[j] in kept]
 
 
 def _finite(values: list[float]) -> list[float]:
@@ -55,8 +61,15 @@ def _summary(values: list[float], seed: int) -> dict[str, Any]:
     return {"mean": statistics.fmean(kept), "ci95": [low, high], "targets": len(kept)}
 
 
-def score_selectors(matrix: TransferMatrix, scores: dict[str, np.ndarray], k: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Score each selector's (S, T) scores (higher = ranked first) against the matrix, on both views.
+def score_selectors(
+    matrix: TransferMatrix,
+    scores: dict[str, np.ndarray],
+    k: int = 5,
+    seed: int = 0,
+    targets: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Score each selector's (S, T) scores (higher = ranked first) against the matrix, on both views,
+    over every target or only ``targets`` (a split).
 
     Returns ``{"k", "seed", "sources", "targets", "selectors", "views": {view: {"targets": [...],
     "selectors": {name: {"per_target": {metric: [...]}, "summary": {metric: {...}},
@@ -79,7 +92,7 @@ def score_selectors(matrix: TransferMatrix, scores: dict[str, np.ndarray], k: in
     }
     for view in VIEWS:
         truth = matrix.transfer(view)
-        columns = view_columns(matrix, view)
+        columns = view_columns(matrix, view, targets)
         expected = [random_expectation(truth[:, j], k) for j in columns]
         random_values = {m: [e[m][0] for e in expected] for m in METRICS}
         random_std = {m: [e[m][1] for e in expected] for m in METRICS}
@@ -144,8 +157,9 @@ def _p(value: float) -> str:
     return "n/a" if math.isnan(value) else "<0.001" if value < 0.001 else f"{value:.2g}"
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """One table: a row per (view, selector), each metric's mean [95% CI] and its difference from random."""
+def markdown(report: dict[str, Any], legend: bool = True) -> str:
+    """One table: a row per (view, selector), each metric's mean [95% CI] and its difference from random;
+    then (``legend``) what the cells mean."""
     k = report["k"]
     labels = [LABELS[m].format(k=k) for m in METRICS]
     lines = [
@@ -172,6 +186,8 @@ def markdown(report: dict[str, Any]) -> str:
                     cells.append(_interval(diff, signed=True) + tests)
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if not legend:
+        return "\n".join(lines)
     lines.append(
         f"{labels[0]}: the full ranking against the true transfer (higher is better, 1 = the true order); "
         f"{labels[1]}: how far the mean true transfer of the top {k} falls from the best {k}'s, as a share of "
