@@ -19,6 +19,10 @@
   the expert most often holding a query's nearest instance; a full ranking needs a score per
   source, so the mean cosine is used.
 
+- ``bm25+card``, ``instruction+card``, ``aligned+card``, ``hybrid+card``: the same with each source
+  indexed by its task card (``instr_select.cards``: instruction, answer space, category); the
+  query is still the target's instruction as written.
+
 ``random`` has no scores: it is scored by its exact expectation (:func:`metrics.random_expectation`).
 """
 
@@ -35,7 +39,9 @@ import numpy as np
 from instr_select.errors import ConfigError
 from instr_select.tasks import Example, Task
 
-SELECTORS = ("random", "bm25", "instruction", "aligned", "hybrid", "uncertainty", "roe")
+RETRIEVAL = ("bm25", "instruction", "aligned", "hybrid")
+CARDED = tuple(f"{name}+card" for name in RETRIEVAL)
+SELECTORS = ("random", *RETRIEVAL, "uncertainty", "roe", *CARDED)
 SCORED = SELECTORS[1:]
 SCORES_FORMAT = 1  # part of every cache key: bump when a selector's scores change for the same settings
 
@@ -110,6 +116,11 @@ def selector_settings(selector: str, config: SelectorConfig) -> dict[str, Any]:
     from instr_select.retrieval.retriever import HYBRID_DEPTH, RRF_K
 
     out: dict[str, Any] = {"selector": selector, "format": SCORES_FORMAT}
+    if selector in CARDED:
+        from instr_select.cards import CARD_FIELDS, CARDS_FORMAT
+
+        out["card"] = {"fields": list(CARD_FIELDS), "format": CARDS_FORMAT}
+        selector = selector.removesuffix("+card")
     if selector in ("bm25", "instruction"):
         out["encoder"] = _model(config.instruction_encoder)
     elif selector in ("aligned", "hybrid"):
@@ -158,12 +169,14 @@ class SourceScorer:
 
     def scores(self, selector: str) -> np.ndarray:
         """(S, T) scores of ``selector``, higher = ranked first (NaN: a source it cannot score)."""
+        cards = selector in CARDED
+        selector = selector.removesuffix("+card") if cards else selector
         if selector == "bm25":
-            return self._retrieval(self._index(self.config.instruction_encoder), "bm25")
+            return self._retrieval(self._index(self.config.instruction_encoder, cards), "bm25")
         if selector == "instruction":
-            return self._retrieval(self._index(self.config.instruction_encoder), "dense")
+            return self._retrieval(self._index(self.config.instruction_encoder, cards), "dense")
         if selector in ("aligned", "hybrid"):
-            index = self._index(str(aligned_encoder_path(self.config.aligned_encoder)))
+            index = self._index(str(aligned_encoder_path(self.config.aligned_encoder)), cards)
             return self._retrieval(index, "dense" if selector == "aligned" else "hybrid")
         if selector == "uncertainty":
             return self._uncertainty()
@@ -171,14 +184,16 @@ class SourceScorer:
             return self._roe()
         raise ConfigError(f"unknown selector {selector!r} (choose from: {', '.join(SCORED)})")
 
-    def _index(self, encoder: str) -> Any:
-        if encoder not in self._indexes:
+    def _index(self, encoder: str, cards: bool = False) -> Any:
+        if (encoder, cards) not in self._indexes:
+            from instr_select.cards import with_cards
             from instr_select.index import InstructionIndex
             from instr_select.models import resolve_model
             from instr_select.tasks import TaskCollection
 
-            self._indexes[encoder] = InstructionIndex.from_tasks(TaskCollection(self.sources), resolve_model(encoder))
-        return self._indexes[encoder]
+            sources = with_cards(self.sources) if cards else self.sources
+            self._indexes[encoder, cards] = InstructionIndex.from_tasks(TaskCollection(sources), resolve_model(encoder))
+        return self._indexes[encoder, cards]
 
     def _retrieval(self, index: Any, method: str) -> np.ndarray:
         from instr_select.retrieval import Retriever
