@@ -63,6 +63,8 @@ class SelectorConfig:
     """What the selectors' scores depend on (besides the tasks); every field is part of the cache key."""
 
     instruction_encoder: str = "minilm"
+    aggregate: str = "max"  # over a source's instructions (instr_select.retrieval.aggregate)
+    card_fields: tuple[str, ...] = ("answer", "category")  # of the +card selectors (instr_select.cards)
     aligned_encoder: str | None = None  # an encoder folder or an index folder; None: the default index's
     base_model: str | None = None  # uncertainty's model: a saved folder or a registry name
     uncertainty_instances: int = 5  # as the default comparison: 5 x 5 forward passes a task
@@ -117,10 +119,16 @@ def selector_settings(selector: str, config: SelectorConfig) -> dict[str, Any]:
 
     out: dict[str, Any] = {"selector": selector, "format": SCORES_FORMAT}
     if selector in CARDED:
-        from instr_select.cards import CARD_FIELDS, CARDS_FORMAT
+        from instr_select.cards import CARDS_FORMAT, check_fields
 
-        out["card"] = {"fields": list(CARD_FIELDS), "format": CARDS_FORMAT}
+        out["card"] = {"fields": list(check_fields(config.card_fields)), "format": CARDS_FORMAT}
         selector = selector.removesuffix("+card")
+    if selector in RETRIEVAL:
+        from instr_select.retrieval.aggregate import AGGREGATES
+
+        if config.aggregate not in AGGREGATES:
+            raise ConfigError(f"unknown aggregate {config.aggregate!r} (choose from: {', '.join(AGGREGATES)})")
+        out["aggregate"] = config.aggregate
     if selector in ("bm25", "instruction"):
         out["encoder"] = _model(config.instruction_encoder)
     elif selector in ("aligned", "hybrid"):
@@ -191,7 +199,7 @@ class SourceScorer:
             from instr_select.models import resolve_model
             from instr_select.tasks import TaskCollection
 
-            sources = with_cards(self.sources) if cards else self.sources
+            sources = with_cards(self.sources, self.config.card_fields) if cards else self.sources
             self._indexes[encoder, cards] = InstructionIndex.from_tasks(TaskCollection(sources), resolve_model(encoder))
         return self._indexes[encoder, cards]
 
@@ -201,7 +209,8 @@ class SourceScorer:
         count = len(self.sources)
         row = {task.key: i for i, task in enumerate(self.sources)}
         queries = [target.instructions[0] for target in self.targets]
-        rankings = Retriever(index, method=method).search_many(queries, k=count, guard=False)
+        retriever = Retriever(index, method=method, aggregate=self.config.aggregate)
+        rankings = retriever.search_many(queries, k=count, guard=False)
         out = np.full((count, len(self.targets)), np.nan)
         for column, ranking in enumerate(rankings):
             for chosen in ranking:
