@@ -446,6 +446,13 @@ def _nll_batch(bundle: ModelBundle, prompts: Sequence[str], targets: Sequence[st
         return (losses.sum(dim=1) / counts).cpu().numpy()
 
 
+def _cache_argument(model: Any) -> str:
+    """The KV-cache argument of ``model.forward``: ``cache`` (transformers >= 5.25) or ``past_key_values``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def options_nll(bundle: ModelBundle, prompt: str, options: Sequence[str]) -> np.ndarray:
     """Mean token NLL of each option given one prompt, as ``target_nll`` computes it; a decoder-only
     model reads the prompt once and scores every option from its key/value cache."""
@@ -467,9 +474,10 @@ def options_nll(bundle: ModelBundle, prompt: str, options: Sequence[str]) -> np.
     with torch.no_grad(), cpu_threads(bundle):
         with autocast(bundle):
             first = bundle.model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
-            cache = first.past_key_values
+            name = _cache_argument(bundle.model)
+            cache = getattr(first, name)
             cache.batch_repeat_interleave(len(targets))
-            rest = bundle.model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=False).logits
+            rest = bundle.model(input_ids=ids, attention_mask=mask, use_cache=False, **{name: cache}).logits
         logits = torch.cat([first.logits[:, -1:].expand(len(targets), -1, -1), rest[:, :-1]], dim=1)
         losses = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
         counts = (labels != -100).sum(dim=1).clamp(min=1)
