@@ -49,6 +49,34 @@ def test_second_load_reads_no_unchanged_file(index_dir: Path, monkeypatch) -> No
     assert second.texts == first.texts and list(second.texts) == list(first.texts)
 
 
+def test_encoder_check_runs_once_per_unchanged_index(index_dir: Path, monkeypatch, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from instr_select.index import build_index
+
+    calls = []
+    real = store.check_encoder_reproduces
+    monkeypatch.setattr(store, "check_encoder_reproduces", lambda index: (calls.append(1), real(index)))
+    store.InstructionIndex.load(index_dir)
+    store.InstructionIndex.load(index_dir)
+    assert len(calls) == 1  # the second load recalls every hash: the same files passed the check
+    # an encoder folder of another build, with its manifest entry: new files, so the check runs again
+    tasks = small_tasks(n_random=8)
+    other = build_index(tasks, save_tiny_model(tmp_path / "enc2", tasks, seed=7), tmp_path / "other")
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    for name in ("static", "encoder"):
+        if (other / name).is_dir():
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+            shutil.copytree(other / name, index_dir / name)
+    manifest["encoder"] = json.loads((other / "manifest.json").read_text())["encoder"]
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    age(index_dir)
+    with pytest.raises(DataError, match="does not reproduce"):
+        store.InstructionIndex.load(index_dir)
+    assert len(calls) == 2
+
+
 def test_checked_tables_are_not_checked_again_and_texts_decode_on_demand(index_dir: Path, monkeypatch) -> None:
     from instr_select.index import tables
     from instr_select.retrieval import Retriever

@@ -245,7 +245,9 @@ class InstructionIndex:
         if verify:
             if index.exact:
                 _check_flat_file(directory / FAISS_FILE, manifest, count)  # searched with numpy: header only
-            check_encoder_reproduces(index)
+            # files unchanged since a load that passed this check (their hashes recalled): it would pass again
+            if memo is None or not {"query-encoder", VECTORS_FILE, INSTRUCTIONS_FILE} <= memo.recalled:
+                check_encoder_reproduces(index)
         if memo is not None:
             memo.save()  # only hashes of an index that passed every check are remembered
         return index
