@@ -16,7 +16,9 @@ def splits(data_dir: Path):
 
 def test_no_held_out_text_reaches_alignment(splits) -> None:
     benches = {b.name: b for b in splits.benchmarks}
-    assert set(benches) == {"p3-dataset", "niv2-category", "bigbench-keyword", "p3-mixed"}
+    assert set(benches) == {
+        "p3-dataset", "niv2-category", "bigbench-keyword", "p3-mixed", "niv2-definition", "bbh-mixed"
+    }  # fmt: skip
     train_texts = {text for task in splits.train for text in task.instructions}
     index_texts = {(task.key, text) for task in splits.index for text in task.instructions}
     for query in benches["p3-dataset"].queries:
@@ -29,6 +31,28 @@ def test_no_held_out_text_reaches_alignment(splits) -> None:
             assert not set(query.relevant) & set(query.exclude_keys)
             assert not set(query.exclude_keys) & train_keys  # its whole source is unseen by alignment
     assert len(splits.train) < len(splits.index) and train_texts
+    for query in benches["niv2-definition"].queries:  # a Definition never reaches alignment
+        assert query.text not in train_texts and query.exclude_keys == (query.task_key,)
+    assert not {task.key for task in splits.index} & {q.task_key for q in benches["bbh-mixed"].queries}
+
+
+def test_query_style_and_bbh_queries(splits) -> None:
+    benches = {b.name: b for b in splits.benchmarks}
+    by_key = {task.key: task for task in splits.index}
+    definitions = benches["niv2-definition"].queries
+    assert len(definitions) >= 20 and benches["niv2-definition"].meta_dataset == "niv2"
+    for query in definitions:
+        task = by_key[query.task_key]
+        assert query.text == task.instructions[0] and "file" in task.metadata  # the Definition, not the summary
+        assert all(set(by_key[key].categories) & set(task.categories) for key in query.relevant)
+    bbh = benches["bbh-mixed"]
+    assert bbh.meta_dataset is None and len(bbh.queries) >= 20
+    navigate = next(q for q in bbh.queries if q.task_key == "bbh:navigate")
+    assert navigate.relevant["bigbench:navigate"] == 2
+    deduction = next(q for q in bbh.queries if q.task_key == "bbh:logical_deduction_three_objects")
+    parents = [key for key, grade in deduction.relevant.items() if grade == 2]
+    assert parents and all(key.startswith("bigbench:logical_deduction") for key in parents)
+    assert all(key.startswith("bigbench:") for key in deduction.relevant)
 
 
 def test_mixed_p3_queries_search_the_whole_index_with_every_task_of_their_dataset(splits) -> None:
@@ -76,7 +100,7 @@ def test_bm25_scores_are_measured_on_both_parts(splits) -> None:
     texts = [text for task in splits.index for text in task.instructions]
     index = InstructionIndex.from_tasks(splits.index, tiny_static_model(texts[:3000], dim=8))
     scores = score_index(index, splits, "bm25")
-    assert set(scores) == {"p3-dataset", "niv2-category", "bigbench-keyword", "p3-mixed"}
+    assert set(scores) == {b.name for b in splits.benchmarks} and "bbh-mixed" in scores
     for parts in scores.values():
         assert set(parts) == {"dev", "test", "all"} and all(0 <= v <= 1 for p in parts.values() for v in p.values())
     assert scores["p3-dataset"]["all"]["Success@1"] > 0.5  # BM25 finds most held-out templates' datasets

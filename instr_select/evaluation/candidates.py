@@ -42,12 +42,16 @@ MEASURES = {
     "niv2-category": ("nDCG@10",),
     "bigbench-keyword": ("nDCG@10",),
     "p3-mixed": ("Success@1", "RR@10"),
+    "niv2-definition": ("nDCG@10",),
+    "bbh-mixed": ("nDCG@10",),
 }
 HEADLINE = {
     "p3-dataset": "Success@1",
     "niv2-category": "nDCG@10",
     "bigbench-keyword": "nDCG@10",
     "p3-mixed": "Success@1",
+    "niv2-definition": "nDCG@10",
+    "bbh-mixed": "nDCG@10",
 }
 
 
@@ -110,6 +114,51 @@ def _unseen_task_queries(
     return queries
 
 
+def _definition_queries(niv2: TaskCollection) -> list[Query]:
+    """Each NIV2 task file's Definition against the other NIV2 tasks; a shared category is relevant."""
+    by_category: dict[str, set[str]] = {}
+    for task in niv2:
+        for category in task.categories:
+            by_category.setdefault(category, set()).add(task.key)
+    queries = []
+    for task in sorted(niv2, key=lambda t: t.key):
+        if "file" not in task.metadata:
+            continue
+        relevant = {key for c in task.categories for key in by_category[c]} - {task.key}
+        if relevant:
+            queries.append(Query(f"d{len(queries)}", task.instructions[0], task.key,
+                                 dict.fromkeys(sorted(relevant), 1), (task.key,)))  # fmt: skip
+    return queries
+
+
+def _bbh_queries(bbh: TaskCollection, bigbench: TaskCollection) -> list[Query]:
+    """Each BBH description against the whole index: its BIG-bench parent 2, the parent's keywords 1."""
+    by_parent: dict[str, list[Any]] = {}
+    for task in bigbench:
+        by_parent.setdefault(task.task_id.split("/", 1)[0], []).append(task)
+    queries = []
+    for task in sorted(bbh, key=lambda t: t.key):
+        parents = by_parent.get(task.metadata.get("bigbench_parent", task.task_id), [])
+        if not parents:
+            continue
+        keywords = {c for t in parents for c in t.categories} - FORMAT_KEYWORDS
+        relevant = {t.key: 1 for t in bigbench if keywords & set(t.categories)}
+        relevant.update({t.key: 2 for t in parents})
+        queries.append(Query(f"h{len(queries)}", task.instructions[0], task.key, dict(sorted(relevant.items()))))
+    return queries
+
+
+def _without_definitions(tasks: TaskCollection) -> TaskCollection:
+    """NIV2 task files reduced to their catalog summary (dropped when they have none)."""
+    out = []
+    for task in tasks:
+        if "file" not in task.metadata:
+            out.append(task)
+        elif len(task.instructions) > 1:
+            out.append(replace(task, instructions=task.instructions[1:]))
+    return TaskCollection(out)
+
+
 def prepare_splits(
     data_dir: str | Path | None = None,
     seed: int = 0,
@@ -117,10 +166,14 @@ def prepare_splits(
     dev_fraction: float = 0.5,
     loaded: dict[str, TaskCollection] | None = None,
 ) -> Splits:
-    """Load promptsource, niv2 and bigbench and carve the held-out query sets (deterministic by seed)."""
+    """Load promptsource, niv2, bigbench and bbh and carve the held-out query sets (deterministic by seed).
+
+    bbh only supplies queries (``bbh-mixed``); it is neither indexed nor trained on.
+    """
     from instr_select.loaders import load_source
 
-    sets = loaded or {name: load_source(name, data_dir=data_dir) for name in ("promptsource", "niv2", "bigbench")}
+    names = ("promptsource", "niv2", "bigbench", "bbh")
+    sets = loaded or {name: load_source(name, data_dir=data_dir) for name in names}
     index, train, benchmarks = TaskCollection(), TaskCollection(), []
     p3 = sets.get("promptsource")
     if p3 is not None:
@@ -140,10 +193,19 @@ def prepare_splits(
         queries = _unseen_task_queries(tasks, held_sources, categories, prefix, per_task)
         benchmarks.append(Benchmark(bench_name, queries, MEASURES[bench_name], name))
         index += tasks
-        train += TaskCollection(t for t in tasks if t.source_key not in held_sources)
+        kept = TaskCollection(t for t in tasks if t.source_key not in held_sources)
+        train += _without_definitions(kept) if name == "niv2" else kept
     if p3 is not None and len(index) > len(p3_rest):
         mixed = [replace(q, query_id=f"m{i}") for i, q in enumerate(dataset_level(held, index))]
         benchmarks.append(Benchmark("p3-mixed", mixed, MEASURES["p3-mixed"], None))
+    if sets.get("niv2") is not None:
+        definitions = _definition_queries(sets["niv2"])
+        if definitions:
+            benchmarks.append(Benchmark("niv2-definition", definitions, MEASURES["niv2-definition"], "niv2"))
+    if sets.get("bbh") is not None and sets.get("bigbench") is not None:
+        bbh = _bbh_queries(sets["bbh"], sets["bigbench"])
+        if bbh:
+            benchmarks.append(Benchmark("bbh-mixed", bbh, MEASURES["bbh-mixed"], None))
     dev = {
         b.name: {q.query_id for q in b.queries if seeded(seed, "dev-part", q.task_key).random() < dev_fraction}
         for b in benchmarks
@@ -213,6 +275,8 @@ COLUMNS = (
     ("niv2-category", "nDCG@10"),
     ("bigbench-keyword", "nDCG@10"),
     ("p3-mixed", "Success@1"),
+    ("niv2-definition", "nDCG@10"),
+    ("bbh-mixed", "nDCG@10"),
 )
 
 
