@@ -5,7 +5,9 @@ Levers (issue "instruction retrieval that ranks the tasks that really transfer")
 hybrid (fused with BM25), task cards on the indexed side (none, answer space, category, both;
 instr_select.cards) and the aggregation over a source's instructions (max, mean). The query is
 always the target's first instruction as written. Retrieval-of-Experts (reads 32 target examples)
-and prompt uncertainty are the anchors; random is its exact expectation.
+and prompt uncertainty are the anchors; random is its exact expectation. ``matrix prior`` is not a
+selector: it ranks the sources by their mean NLL transfer to the *other* targets of the matrix, so
+it shows how much of transfer is a source's general effect rather than its fit to the target.
 
 The rule, fixed before the sweep: the chosen candidate has the highest mean NDCG over the dev
 targets on the nll view; a candidate within 0.005 of it that is simpler wins (fewer card fields,
@@ -73,6 +75,16 @@ def selector_and_config(c: dict, base):
     return ("instruction" if c["method"] == "dense" else "hybrid") + suffix, config
 
 
+def leave_one_out_prior(truth):
+    """(S, T): each source's mean transfer over every target but the column's own."""
+    import numpy as np
+
+    finite = np.isfinite(truth)
+    total, count = np.where(finite, truth, 0.0).sum(axis=1, keepdims=True), finite.sum(axis=1, keepdims=True)
+    rest = (total - np.where(finite, truth, 0.0)) / np.maximum(count - finite, 1)
+    return np.where(count - finite > 0, rest, np.nan)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("matrix_dir", type=Path)
@@ -104,7 +116,7 @@ def main() -> None:
     shape = (len(sources), len(targets))
     plan = [(name_of(c), c, *selector_and_config(c, base)) for c in candidates(args.encoders)]
     plan += [(name, None, name, base) for name in ANCHORS]
-    scores, seconds = {}, {}
+    scores, seconds = {"matrix prior": leave_one_out_prior(matrix.transfer("nll"))}, {}
     for name, _, selector, config in plan:
         settings = selector_settings(selector, config)
         key = score_key(matrix.sources, matrix.targets, settings)
