@@ -41,6 +41,13 @@ def _none(value: str | None) -> str | None:
     help="BIG-bench source of the candidate splits (with --encoder); 'none' to skip.",
 )
 @click.option(
+    "--bbh",
+    "bbh_source",
+    default="bbh",
+    show_default=True,
+    help="BBH source of the bbh-mixed queries (with --encoder; never indexed); 'none' to skip.",
+)
+@click.option(
     "--encoder",
     "encoders",
     multiple=True,
@@ -79,6 +86,7 @@ def eval_retrieval(
     p3_source: str,
     niv2_source: str,
     bigbench_source: str,
+    bbh_source: str,
     encoders: tuple[str, ...],
     align: bool,
     min_templates: int,
@@ -111,7 +119,7 @@ def eval_retrieval(
     if encoders:
         if aligned_encoder is not None:
             raise ConfigError("--aligned-encoder is for the from-scratch evaluation; with --encoder use --align")
-        sources = {"promptsource": p3_source, "niv2": niv2_source, "bigbench": bigbench_source}
+        sources = {"promptsource": p3_source, "niv2": niv2_source, "bigbench": bigbench_source, "bbh": bbh_source}
         _candidates(encoders, align, sources, aggregate, seed, out, as_json, data_dir, command)
         return
     if align:
