@@ -29,7 +29,7 @@ CARD_FIELDS = ("answer", "category")
 CARDS_FORMAT = 1  # bump when a card's text changes for the same task
 MAX_LABELS = 10  # more distinct answers than this in the examples read: not a label set
 MAX_EXAMPLES = 100  # examples read per task (in file order)
-# BIG-bench keywords that name a format, not content (as evaluation.candidates.FORMAT_KEYWORDS)
+# BIG-bench keywords that name a format, not content (also the held-out splits' relevance)
 FORMAT_KEYWORDS = frozenset(
     {"zero-shot", "one-shot", "many-shot", "multiple choice", "free response", "json", "non-English"}
 )

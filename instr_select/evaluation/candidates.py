@@ -28,15 +28,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from instr_select.cards import FORMAT_KEYWORDS
 from instr_select.encoder.pairs import seeded
 from instr_select.evaluation.holdout import Query, dataset_level, hold_out_templates
 from instr_select.evaluation.retrieval_eval import Benchmark, run_benchmark
 from instr_select.evaluation.trec import Qrels, doc_id, measure
 from instr_select.tasks import TaskCollection
 
-FORMAT_KEYWORDS = frozenset(
-    {"zero-shot", "one-shot", "many-shot", "multiple choice", "free response", "json", "non-English"}
-)
 MEASURES = {
     "p3-dataset": ("Success@1", "RR@10"),
     "niv2-category": ("nDCG@10",),
