@@ -116,6 +116,7 @@ def main() -> None:
     shape = (len(sources), len(targets))
     plan = [(name_of(c), c, *selector_and_config(c, base)) for c in candidates(args.encoders)]
     plan += [(name, None, name, base) for name in ANCHORS]
+    scorers: dict[tuple, SourceScorer] = {}
     scores, seconds = {"matrix prior": leave_one_out_prior(matrix.transfer("nll"))}, {}
     for name, _, selector, config in plan:
         settings = selector_settings(selector, config)
@@ -124,7 +125,13 @@ def main() -> None:
         found = read_scores(folder, stem, key, shape)
         if found is None:
             started = time.perf_counter()
-            scorer = SourceScorer(sources, targets, config, uncertainty_cache=default_cache_dir())
+            # one scorer per encoder and card fields: its indexes (and loaded model) serve every
+            # method and aggregate, which only the search reads
+            group = (config.instruction_encoder, config.aligned_encoder, tuple(config.card_fields))
+            if group not in scorers:
+                scorers[group] = SourceScorer(sources, targets, config, uncertainty_cache=default_cache_dir())
+            scorer = scorers[group]
+            scorer.config = config
             found = scorer.scores(selector)
             seconds[name] = time.perf_counter() - started
             write_scores(folder, stem, key, found, {"settings": settings, "seconds": round(seconds[name], 3)})
