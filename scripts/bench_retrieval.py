@@ -131,8 +131,10 @@ def main() -> None:
     for name, base, setting in plan:
         cache = out / "scores" / f"{name.replace(' ', '_')}.json"
         if cache.is_file() and not args.fresh:
-            rows[name] = json.loads(cache.read_text())
-            continue
+            cached = json.loads(cache.read_text())
+            if {b.name for b in splits.benchmarks} <= set(cached["scores"]["dense"]):  # else: a newer split
+                rows[name] = cached
+                continue
         encoder, align_s = (base, 0.0) if setting is None else aligned_encoder(base, setting, splits, out, args.seed)
         methods = ("dense", "hybrid", "bm25") if not rows and "bm25" not in rows else ("dense", "hybrid")
         row = evaluate(name.replace(" ", "_"), encoder, splits, out, methods, args.cold_runs)
