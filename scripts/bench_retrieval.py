@@ -10,6 +10,12 @@ Cost: index build (embedding + BM25 + writes) on the evaluation collection, alig
 ``instr-select query`` median and its peak memory.
 
     python scripts/bench_retrieval.py [--bases minilm-static minilm ...] [--align minilm-static=mnrl-lr0.005-e1@0.5 minilm=recipe]
+        [--matrix runs/transfer-default --split scripts/transfer_split.json]
+
+With ``--matrix`` (a finished transfer matrix, docs/transfer.md) and ``--split``, each candidate
+also ranks the matrix's sources for each target (the target's instruction as the query) and the
+table gains its mean NDCG against the measured transfer (NLL view) on the dev and test targets;
+Retrieval-of-Experts, which reads target examples, is printed below as the anchor.
 
 Artefacts (indexes, aligned encoders, per-candidate scores) go under ``--out`` (default
 runs/bench_retrieval, ignored by git); re-running reuses finished candidates unless ``--fresh``.
@@ -113,6 +119,26 @@ def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int) -> 
     }
 
 
+def transfer_columns(encoder, methods, matrix_dir: Path, sides: dict, tasks: tuple) -> dict:
+    """{method: {"dev": NDCG, "test": NDCG}}: the candidate's ranking of the matrix's sources (NLL view)."""
+    from instr_select.models import resolve_model
+    from instr_select.transfer.matrix import TransferMatrix
+    from instr_select.transfer.scoring import score_selectors
+    from instr_select.transfer.selectors import SelectorConfig, SourceScorer
+
+    matrix = TransferMatrix.load(matrix_dir)
+    path = resolve_model(str(encoder))
+    scorer = SourceScorer(*tasks, SelectorConfig(instruction_encoder=path, aligned_encoder=path))
+    selector = {"dense": "instruction", "hybrid": "hybrid", "bm25": "bm25", "roe": "roe"}
+    scores = {method: scorer.scores(selector[method]) for method in methods}
+    out: dict = {method: {} for method in methods}
+    for side, members in sides.items():
+        report = score_selectors(matrix, scores, k=5, targets=members)["views"]["nll"]["selectors"]
+        for method in methods:
+            out[method][side] = round(report[method]["summary"]["ndcg"]["mean"], 4)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bases", nargs="*", default=["minilm-static", "mpnet-static", "minilm", "mpnet"])
@@ -121,7 +147,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--matrix", type=Path, default=None, help="A finished transfer matrix: transfer columns.")
+    parser.add_argument("--split", type=Path, default=None, help="Its dev/test split (with --matrix).")
     args = parser.parse_args()
+    transfer = None
+    if args.matrix is not None:
+        if args.split is None:
+            raise SystemExit("--matrix needs --split (instr-select split-targets)")
+        from instr_select.transfer.matrix import TransferMatrix
+        from instr_select.transfer.split import read_split
+        from instr_select.tuning.evaluate import load_tasks
+
+        matrix = TransferMatrix.load(args.matrix)
+        sides = read_split(args.split, matrix.targets)
+        transfer = (args.matrix, sides, (load_tasks(matrix.sources), load_tasks(matrix.targets)))
     out = Path(args.out)
     (out / "scores").mkdir(parents=True, exist_ok=True)
     splits = prepare_splits(seed=args.seed)
@@ -133,24 +172,37 @@ def main() -> None:
         if cache.is_file() and not args.fresh:
             cached = json.loads(cache.read_text())
             if {b.name for b in splits.benchmarks} <= set(cached["scores"]["dense"]):  # else: a newer split
+                if transfer is not None and "transfer" not in cached:
+                    encoder = base if setting is None else aligned_encoder(base, setting, splits, out, args.seed)[0]
+                    cached["transfer"] = transfer_columns(encoder, tuple(cached["scores"]), *transfer)
+                    cache.write_text(json.dumps(cached, indent=2))
                 rows[name] = cached
                 continue
         encoder, align_s = (base, 0.0) if setting is None else aligned_encoder(base, setting, splits, out, args.seed)
         methods = ("dense", "hybrid", "bm25") if not rows and "bm25" not in rows else ("dense", "hybrid")
         row = evaluate(name.replace(" ", "_"), encoder, splits, out, methods, args.cold_runs)
         row["align_s"] = round(align_s, 1)
+        if transfer is not None:
+            row["transfer"] = transfer_columns(encoder, methods, *transfer)
         cache.write_text(json.dumps(row, indent=2))
         rows[name] = row
         print(f"done {name}: {json.dumps({k: v for k, v in row.items() if k != 'scores'})}", file=sys.stderr)
-    print_table(rows, splits)
+    print_table(rows, splits, transfer is not None)
+    if transfer is not None and plan:
+        roe = transfer_columns(plan[0][1], ("roe",), *transfer)["roe"]
+        print(f"\nanchor: Retrieval-of-Experts (reads 32 examples of each target), transfer NDCG "
+              f"dev {roe['dev']:.3f} / test {roe['test']:.3f}")  # fmt: skip
 
 
-def print_table(rows: dict[str, dict], splits) -> None:
+def print_table(rows: dict[str, dict], splits, with_transfer: bool = False) -> None:
     def cost(name: str, method: str) -> list[str]:
+        moved = rows[name].get("transfer", {}).get(method)
+        cells = [f"{moved['dev']:.3f} / {moved['test']:.3f}" if moved else "-"] if with_transfer else []
         if method == "bm25":  # built inside that candidate's index; its cold query was not timed alone
-            return ["-", "-", "-", "-", "bm25s"]
+            return [*cells, "-", "-", "-", "-", "bm25s"]
         row = rows[name]
         return [
+            *cells,
             f"{row['build_s']:.0f}",
             f"{row['align_s']:.0f}",
             f"{row['cold_query_s'] * 1000:.0f}",
@@ -159,6 +211,8 @@ def print_table(rows: dict[str, dict], splits) -> None:
         ]
 
     head = ("build s", "align s", "cold query ms", "query MB", "query path")
+    if with_transfer:
+        head = ("transfer NDCG dev / test", *head)
     print(candidate_table({name: row["scores"] for name, row in rows.items()}, splits, head, cost))
 
 
