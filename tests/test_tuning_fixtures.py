@@ -37,6 +37,17 @@ def toy_pool() -> TaskCollection:
     )
 
 
+def toy_records() -> list[dict]:
+    """Training records of two toy tasks (6 examples each), as ``tune`` reads them."""
+    from instr_select.tuning.mixture import MixtureConfig, build_records
+
+    return build_records(["bigbench:parity", "bbh:colors"], MixtureConfig(max_per_task=6), pool=toy_pool()).records
+
+
+def texts_of(records: list[dict]) -> list[str]:
+    return [r["prompt"] + " " + r["completion"] for r in records]
+
+
 def test_toy_pool_covers_every_renderer():
     pool = toy_pool()
     assert {t.meta_dataset for t in pool} == {"bigbench", "bbh", "niv2", "self_instruct", "promptsource"}

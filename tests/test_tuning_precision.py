@@ -12,22 +12,17 @@ import torch
 
 from instr_select.errors import ConfigError
 from instr_select.tuning import precision as prec
-from instr_select.tuning.mixture import MixtureConfig, build_records
 from instr_select.tuning.modeling import collator, features, load_model, options_nll, target_nll
 from instr_select.tuning.precision import autocast, bundle_precision, check_precision, resolve_precision
 from instr_select.tuning.train import TuneConfig, tune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared builders, with or without tests/__init__.py
-from test_tuning_fixtures import toy_pool  # noqa: E402
+from test_tuning_fixtures import texts_of, toy_records  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def records():
-    return build_records(["bigbench:parity", "bbh:colors"], MixtureConfig(max_per_task=6), pool=toy_pool()).records
-
-
-def texts_of(records):
-    return [r["prompt"] + " " + r["completion"] for r in records]
+    return toy_records()
 
 
 def output_dtypes(bundle) -> tuple[list[torch.dtype], object]:

@@ -12,21 +12,16 @@ import pytest
 from instr_select.errors import ConfigError, DataError
 from instr_select.tasks import Example, Task
 from instr_select.tuning.evaluate import evaluate_task, exact_match, normalize_answer
-from instr_select.tuning.mixture import MixtureConfig, build_records
 from instr_select.tuning.modeling import load_model, target_nll
 from instr_select.tuning.train import TuneConfig, _features, tune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared builders, with or without tests/__init__.py
-from test_tuning_fixtures import toy_pool  # noqa: E402
+from test_tuning_fixtures import texts_of, toy_pool, toy_records  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def records():
-    return build_records(["bigbench:parity", "bbh:colors"], MixtureConfig(max_per_task=6), pool=toy_pool()).records
-
-
-def texts_of(records):
-    return [r["prompt"] + " " + r["completion"] for r in records]
+    return toy_records()
 
 
 @pytest.mark.parametrize("name", ["tiny-t5", "tiny-gpt2"])
