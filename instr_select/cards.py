@@ -20,13 +20,13 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from instr_select.errors import ConfigError
 from instr_select.tasks import Task
 
 CARD_FIELDS = ("answer", "category")
-CARDS_FORMAT = 1  # bump when a card's text changes for the same task
+CARDS_FORMAT = 2  # bump when a card's text changes for the same task
 MAX_LABELS = 10  # more distinct answers than this in the examples read: not a label set
 MAX_EXAMPLES = 100  # examples read per task (in file order)
 # BIG-bench keywords that name a format, not content (also the held-out splits' relevance)
@@ -59,11 +59,16 @@ class AnswerSpace:
 
 
 def answer_space(task: Task, max_examples: int = MAX_EXAMPLES, max_labels: int = MAX_LABELS) -> AnswerSpace:
-    """The answer space of ``task`` from its first ``max_examples`` examples."""
+    """The answer space of ``task`` from its first ``max_examples`` examples, else from the label set
+    its data declares (``task.answer_choices``: a P3 template's, a JSONL's)."""
     examples = task.examples[:max_examples]
     answers = [example.output.strip() for example in examples if example.output.strip()]
     if not answers:
-        return AnswerSpace("unknown")
+        choices = tuple(task.answer_choices)
+        if not choices:
+            return AnswerSpace("unknown")
+        words = statistics.median(len(choice.split()) for choice in choices)
+        return AnswerSpace("label" if len(choices) <= max_labels else "options", choices[:max_labels], words)
     words = statistics.median(len(answer.split()) for answer in answers)
     distinct = sorted(set(answers))
     if all(example.options for example in examples):
@@ -101,11 +106,11 @@ def card(task: Task, instruction: str, fields: Sequence[str] = CARD_FIELDS) -> s
     return "\n".join(line for line in lines if line)
 
 
-def with_cards(tasks: Sequence[Task], fields: Sequence[str] = CARD_FIELDS) -> list[Task]:
-    """Copies of ``tasks`` whose every instruction carries the task's card (examples are shared)."""
-    fields = check_fields(fields)
-    out = []
-    for task in tasks:
-        extra = card(task, "", fields)
-        out.append(replace(task, instructions=[f"{text}\n{extra}" if extra else text for text in task.instructions]))
-    return out
+def card_lines(task: Task, fields: Sequence[str] = CARD_FIELDS) -> str:
+    """The card of ``task`` without an instruction: what an index with cards embeds after each one."""
+    return card(task, "", fields)
+
+
+def carded(instruction: str, lines: str | None) -> str:
+    """An instruction as a carded index embeds it."""
+    return f"{instruction}\n{lines}" if lines else instruction

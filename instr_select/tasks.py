@@ -55,6 +55,7 @@ class Task:
     split: str = ""
     languages: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    answer_choices: list[str] = field(default_factory=list)  # a fixed label set its data declares (task cards)
     example_loader: ExampleLoader | None = field(default=None, repr=False, compare=False)
     _examples: list[Example] | None = field(default=None, repr=False, compare=False)
 
@@ -104,6 +105,8 @@ class Task:
             "languages": list(self.languages),
             "metadata": self.metadata,
         }
+        if self.answer_choices:
+            out["answer_choices"] = list(self.answer_choices)
         if with_examples:
             out["examples"] = [
                 {"input": e.input, "output": e.output, "references": list(e.references), "options": list(e.options)}

@@ -96,23 +96,54 @@ def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple
     return folder, time.perf_counter() - started
 
 
-def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int) -> dict:
+def methods_of(base_methods: tuple[str, ...], aggregates: list[str], fits: list[float]) -> tuple[str, ...]:
+    """The scored methods: each base method as is (max, no answer fit), and dense/hybrid with each
+    other aggregate and answer-fit weight, named like ``"dense mean fit 0.5"``."""
+    out = list(base_methods)
+    for aggregate in dict.fromkeys(["max", *aggregates]):
+        for fit in dict.fromkeys([0.0, *fits]):
+            if aggregate == "max" and not fit:
+                continue
+            tail = (f" {aggregate}" if aggregate != "max" else "") + (f" fit {fit:g}" if fit else "")
+            out += [f"{m}{tail}" for m in base_methods if m != "bm25"]
+    return tuple(out)
+
+
+def _split_method(method: str) -> tuple[str, str, float]:
+    """``"dense mean fit 0.5"`` -> (dense, mean, 0.5)."""
+    words = method.split()
+    fit = float(words[words.index("fit") + 1]) if "fit" in words else 0.0
+    return words[0], words[1] if len(words) > 1 and words[1] != "fit" else "max", fit
+
+
+def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int, row: dict | None = None) -> dict:
+    """Build (or reuse) the candidate's index and score the ``methods`` that ``row`` lacks."""
     from instr_select.index import InstructionIndex, build_index
 
     index_dir = out / "indexes" / name
     if (index_dir / "manifest.json").is_file():  # built by an interrupted run: reuse it and its build time
         build_s = json.loads((index_dir / "manifest.json").read_text())["extra"]["build_seconds"]
-    else:
+        stale = all(t.answer_words is None for t in InstructionIndex.load(index_dir).tasks)
+    if not (index_dir / "manifest.json").is_file() or stale:  # stale: built before answer lengths were recorded
         shutil.rmtree(index_dir, ignore_errors=True)
         started = time.perf_counter()
         build_index(splits.index, encoder, index_dir, command=f"bench_retrieval {name}", text_view="readable")
         build_s = time.perf_counter() - started
     index = InstructionIndex.load(index_dir)
-    scores = {method: score_index(index, splits, method) for method in methods}
-    cold_s, cold_mb = cold_query(index_dir, cold_runs)
+    row = row or {}
+    scores = dict(row.get("scores", {}))
+    for method in methods:
+        if method not in scores:
+            base, aggregate, fit = _split_method(method)
+            scores[method] = score_index(index, splits, base, aggregate=aggregate, answer_fit=fit)
+    if "cold_query_s" in row:
+        cold_s, cold_mb = row["cold_query_s"], row["query_peak_mb"]
+    else:
+        cold_s, cold_mb = cold_query(index_dir, cold_runs)
     return {
+        **row,
         "scores": scores,
-        "build_s": round(build_s, 1),
+        "build_s": row.get("build_s", round(build_s, 1)),
         "cold_query_s": round(cold_s, 3),
         "query_peak_mb": round(cold_mb),
         "query_path": index.manifest.encoder["query_path"],
@@ -121,6 +152,8 @@ def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int) -> 
 
 def transfer_columns(encoder, methods, matrix_dir: Path, sides: dict, tasks: tuple) -> dict:
     """{method: {"dev": NDCG, "test": NDCG}}: the candidate's ranking of the matrix's sources (NLL view)."""
+    from dataclasses import replace
+
     from instr_select.models import resolve_model
     from instr_select.transfer.matrix import TransferMatrix
     from instr_select.transfer.scoring import score_selectors
@@ -128,9 +161,14 @@ def transfer_columns(encoder, methods, matrix_dir: Path, sides: dict, tasks: tup
 
     matrix = TransferMatrix.load(matrix_dir)
     path = resolve_model(str(encoder))
-    scorer = SourceScorer(*tasks, SelectorConfig(instruction_encoder=path, aligned_encoder=path))
+    base = SelectorConfig(instruction_encoder=path, aligned_encoder=path)
+    scorer = SourceScorer(*tasks, base)
     selector = {"dense": "instruction", "hybrid": "hybrid", "bm25": "bm25", "roe": "roe"}
-    scores = {method: scorer.scores(selector[method]) for method in methods}
+    scores = {}
+    for method in methods:
+        name, aggregate, fit = _split_method(method)
+        scorer.config = replace(base, aggregate=aggregate, answer_fit=fit)
+        scores[method] = scorer.scores(selector[name])
     out: dict = {method: {} for method in methods}
     for side, members in sides.items():
         report = score_selectors(matrix, scores, k=5, targets=members)["views"]["nll"]["selectors"]
@@ -149,6 +187,15 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--matrix", type=Path, default=None, help="A finished transfer matrix: transfer columns.")
     parser.add_argument("--split", type=Path, default=None, help="Its dev/test split (with --matrix).")
+    parser.add_argument(
+        "--aggregate",
+        nargs="*",
+        default=[],
+        choices=["max", "mean", "vote"],
+        help="Also score dense and hybrid with these aggregates over a task's instructions.",
+    )
+    parser.add_argument("--answer-fit", type=float, nargs="*", default=[], metavar="W",
+                        help="Also score dense and hybrid re-ranked by answer fit of weight W.")  # fmt: skip
     args = parser.parse_args()
     transfer = None
     if args.matrix is not None:
@@ -169,24 +216,25 @@ def main() -> None:
     rows: dict[str, dict] = {}
     for name, base, setting in plan:
         cache = out / "scores" / f"{name.replace(' ', '_')}.json"
-        if cache.is_file() and not args.fresh:
-            cached = json.loads(cache.read_text())
-            if {b.name for b in splits.benchmarks} <= set(cached["scores"]["dense"]):  # else: a newer split
-                if transfer is not None and "transfer" not in cached:
-                    encoder = base if setting is None else aligned_encoder(base, setting, splits, out, args.seed)[0]
-                    cached["transfer"] = transfer_columns(encoder, tuple(cached["scores"]), *transfer)
-                    cache.write_text(json.dumps(cached, indent=2))
-                rows[name] = cached
-                continue
-        encoder, align_s = (base, 0.0) if setting is None else aligned_encoder(base, setting, splits, out, args.seed)
-        methods = ("dense", "hybrid", "bm25") if not rows and "bm25" not in rows else ("dense", "hybrid")
-        row = evaluate(name.replace(" ", "_"), encoder, splits, out, methods, args.cold_runs)
-        row["align_s"] = round(align_s, 1)
-        if transfer is not None:
-            row["transfer"] = transfer_columns(encoder, methods, *transfer)
-        cache.write_text(json.dumps(row, indent=2))
-        rows[name] = row
-        print(f"done {name}: {json.dumps({k: v for k, v in row.items() if k != 'scores'})}", file=sys.stderr)
+        base_methods = ("dense", "hybrid", "bm25") if not rows else ("dense", "hybrid")
+        methods = methods_of(base_methods, args.aggregate, args.answer_fit)
+        row = json.loads(cache.read_text()) if cache.is_file() and not args.fresh else {}
+        if not {b.name for b in splits.benchmarks} <= set(row.get("scores", {}).get("dense", {})):
+            row = {}  # scored before a split existed
+        missing = [m for m in methods if m not in row.get("scores", {})]
+        moved = [m for m in methods if transfer is not None and m not in row.get("transfer", {})]
+        if missing or moved:
+            encoder, align_s = (
+                (base, 0.0) if setting is None else aligned_encoder(base, setting, splits, out, args.seed)
+            )
+            if missing:
+                row = evaluate(name.replace(" ", "_"), encoder, splits, out, methods, args.cold_runs, row)
+                row.setdefault("align_s", round(align_s, 1))
+            if moved:
+                row["transfer"] = {**row.get("transfer", {}), **transfer_columns(encoder, tuple(moved), *transfer)}
+            cache.write_text(json.dumps(row, indent=2))
+            print(f"done {name}: {json.dumps({k: v for k, v in row.items() if k != 'scores'})}", file=sys.stderr)
+        rows[name] = {**row, "scores": {m: row["scores"][m] for m in methods if m in row["scores"]}}
     print_table(rows, splits, transfer is not None)
     if transfer is not None and plan:
         roe = transfer_columns(plan[0][1], ("roe",), *transfer)["roe"]

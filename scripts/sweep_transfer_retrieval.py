@@ -3,7 +3,8 @@
 Levers (issue "instruction retrieval that ranks the tasks that really transfer"): the encoder
 (unaligned minilm / mpnet, the static models, the default index's aligned encoder, BM25), dense or
 hybrid (fused with BM25), task cards on the indexed side (none, answer space, category, both;
-instr_select.cards) and the aggregation over a source's instructions (max, mean). The query is
+instr_select.cards), the aggregation over a source's instructions (max, mean) and the weight of
+the answer-fit re-ranking (0, 0.5, 1, 2; instr_select.retrieval.answer_fit). The query is
 always the target's first instruction as written. Retrieval-of-Experts (reads 32 target examples)
 and prompt uncertainty are the anchors; random is its exact expectation. ``matrix prior`` is not a
 selector: it ranks the sources by their mean NLL transfer to the *other* targets of the matrix, so
@@ -11,7 +12,8 @@ it shows how much of transfer is a source's general effect rather than its fit t
 
 The rule, fixed before the sweep: the chosen candidate has the highest mean NDCG over the dev
 targets on the nll view; a candidate within 0.005 of it that is simpler wins (fewer card fields,
-then max before mean, then dense before hybrid). Test numbers are printed for every candidate but
+then no answer fit before a smaller weight before a larger one, then max before mean, then dense
+before hybrid). Test numbers are printed for every candidate but
 never used to choose.
 
     python scripts/sweep_transfer_retrieval.py runs/transfer-default --split scripts/transfer_split.json
@@ -33,30 +35,34 @@ sys.path.insert(0, str(REPO))
 ENCODERS = ("minilm", "mpnet", "minilm-static", "mpnet-static", "aligned")
 CARDS = ((), ("answer",), ("category",), ("answer", "category"))
 AGGREGATES = ("max", "mean")
+FITS = (0.0, 0.5, 1.0, 2.0)
 ANCHORS = ("roe", "uncertainty")
 TIE = 0.005
 
 
 def candidates(encoders: list[str]) -> list[dict]:
-    """Every (encoder, method, card fields, aggregate); BM25 is one encoder-free candidate per card/aggregate."""
+    """Every (encoder, method, card fields, aggregate, answer fit); BM25 is the encoder-free method."""
     out = []
-    for cards in CARDS:
-        for aggregate in AGGREGATES:
-            out.append({"encoder": "bm25", "method": "bm25", "cards": cards, "aggregate": aggregate})
-            for encoder in encoders:
-                for method in ("dense", "hybrid"):
-                    out.append({"encoder": encoder, "method": method, "cards": cards, "aggregate": aggregate})
+    for fit in FITS:
+        for cards in CARDS:
+            for aggregate in AGGREGATES:
+                base = {"cards": cards, "aggregate": aggregate, "answer_fit": fit}
+                out.append({"encoder": "bm25", "method": "bm25", **base})
+                for encoder in encoders:
+                    for method in ("dense", "hybrid"):
+                        out.append({"encoder": encoder, "method": method, **base})
     return out
 
 
 def name_of(c: dict) -> str:
     card = "+".join(c["cards"]) or "-"
     head = "bm25" if c["method"] == "bm25" else f"{c['encoder']} {c['method']}"
-    return f"{head} | card {card} | {c['aggregate']}"
+    fit = f" | fit {c['answer_fit']:g}" if c["answer_fit"] else ""
+    return f"{head} | card {card} | {c['aggregate']}{fit}"
 
 
 def simplicity(c: dict) -> tuple:
-    return (len(c["cards"]), AGGREGATES.index(c["aggregate"]), c["method"] == "hybrid")
+    return (len(c["cards"]), c["answer_fit"], AGGREGATES.index(c["aggregate"]), c["method"] == "hybrid")
 
 
 def selector_and_config(c: dict, base):
@@ -68,6 +74,7 @@ def selector_and_config(c: dict, base):
 
     suffix = "+card" if c["cards"] else ""
     fields = c["cards"] or base.card_fields
+    base = replace(base, answer_fit=c["answer_fit"])
     if c["method"] == "bm25":
         return "bm25" + suffix, replace(base, card_fields=fields, aggregate=c["aggregate"])
     path = str(aligned_encoder_path(base.aligned_encoder)) if c["encoder"] == "aligned" else resolve_model(c["encoder"])

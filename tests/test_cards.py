@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from instr_select.cards import answer_space, card, with_cards
+from instr_select.cards import answer_space, card, card_lines, carded
 from instr_select.errors import ConfigError
 from instr_select.tasks import Example, Task
 
@@ -40,12 +42,76 @@ def test_card_text_and_fields() -> None:
         card(sentiment, "x", ["label"])
 
 
-def test_with_cards_copies_and_keeps_examples() -> None:
-    original = task(["POS", "NEG", "POS", "NEG"])
-    (carded,) = with_cards([original])
-    assert original.instructions == ["Do the task."]
-    assert carded.instructions == ['Do the task.\nAnswer: one of "NEG", "POS".']
-    assert carded.key == original.key and carded.examples is original.examples
+def test_card_lines_and_carded_text() -> None:
+    labelled = task(["POS", "NEG", "POS", "NEG"])
+    assert card_lines(labelled) == 'Answer: one of "NEG", "POS".'
+    assert carded("Do the task.", card_lines(labelled)) == 'Do the task.\nAnswer: one of "NEG", "POS".'
+    assert carded("Do the task.", "") == carded("Do the task.", None) == "Do the task."
+
+
+def _carded_tasks() -> list[Task]:
+    sentiment = task(["POS", "NEG", "POS", "NEG"], categories=["Sentiment Analysis"])
+    other = Task("u", "toy", ["Write a poem about the sea."], categories=["Poetry"], source="u")
+    return [replace(sentiment, source="t"), other]
+
+
+def test_index_with_cards_embeds_them_and_shows_plain_instructions(tmp_path, cli) -> None:
+    from test_index_fixtures import save_tiny_model
+
+    from instr_select.index import InstructionIndex, build_index
+    from instr_select.retrieval import Retriever
+    from instr_select.tasks import TaskCollection
+
+    tasks = TaskCollection(_carded_tasks())
+    encoder = save_tiny_model(tmp_path / "enc", tasks)
+    index = InstructionIndex.load(build_index(tasks, encoder, tmp_path / "carded", cards=["answer", "category"]))
+    assert index.manifest.cards == ["answer", "category"]
+    assert index.texts[0] == "Do the task." and index.search_text(0).endswith("Category: Sentiment Analysis.")
+    plain = InstructionIndex.load(build_index(tasks, encoder, tmp_path / "plain"))
+    assert plain.manifest.cards == [] and plain.search_text(0) == "Do the task."
+    assert not (index.vectors == plain.vectors).all()  # the card changed what was embedded
+    (hit,) = Retriever(index, "dense").search("Do the task.", k=1, guard=False)
+    assert hit.matched_instruction == "Do the task."
+    # the leakage guard still recognises an instruction of the index, although its vector is the carded text's
+    assert Retriever(index, "dense").guard_hit("Do the task.").task == "toy:t"
+
+
+def test_a_carded_index_refuses_a_table_without_cards_and_add_with_other_cards(tmp_path, cli) -> None:
+    import json
+    import shutil
+
+    from test_index_fixtures import save_tiny_model
+
+    from instr_select.errors import DataError
+    from instr_select.index import InstructionIndex, build_index
+    from instr_select.index.store import content_hashes
+    from instr_select.tasks import TaskCollection
+
+    tasks = TaskCollection(_carded_tasks())
+    out = build_index(tasks, save_tiny_model(tmp_path / "enc", tasks), tmp_path / "carded", cards=["answer"])
+    # a task table without cards beside a manifest that says they were embedded (hashes made to match)
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    rows = [json.loads(line) for line in (broken / "tasks.jsonl").read_text().splitlines()]
+    (broken / "tasks.jsonl").write_text("".join(json.dumps({**r, "card": None}) + "\n" for r in rows))
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["hashes"] = content_hashes(broken)
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=r"says the index embeds cards \(answer\)"):
+        InstructionIndex.load(broken)
+    # --add with other card fields: one line, exit 2, the index untouched
+    extra = tmp_path / "more.jsonl"
+    extra.write_text(json.dumps({"task_id": "n", "instruction": "Name the capital.", "source": "n"}) + "\n")
+    before = (out / "manifest.json").read_bytes()
+    result = cli("build-index", "--add", f"jsonl={extra}", "--out", str(out), "--cards", "category")
+    assert result.code == 2 and "index embeds cards (answer), not --cards category" in result.err
+    assert len(result.err.strip().splitlines()) == 1 and (out / "manifest.json").read_bytes() == before
+    result = cli("build-index", "--add", f"jsonl={extra}", "--out", str(out))
+    assert result.code == 0, result.err
+    added = InstructionIndex.load(out)
+    assert added.tasks[-1].card is not None and added.manifest.cards == ["answer"]
+    bad = cli("build-index", "toy", "--out", str(tmp_path / "x"), "--cards", "answer,label")
+    assert bad.code == 2 and "unknown card field 'label'" in bad.err and not (tmp_path / "x").exists()
 
 
 def test_carded_selectors_rank_by_the_card(tmp_path) -> None:

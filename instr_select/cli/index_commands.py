@@ -30,6 +30,13 @@ from instr_select.errors import ConfigError
     "What encoder and BM25 see of each instruction: 'readable' (Jinja templates as words) or 'raw'. "
     "Default: the encoder's training view (training_info.json), else readable.",
 )
+@click.option(
+    "--cards",
+    default=None,
+    metavar="FIELDS",
+    help="Embed each instruction with its task's card: comma-separated fields of answer (the answer space its "
+    "examples or answer_choices show) and category. Queries stay as written. With --add: the index's own.",
+)
 @data_dir_option
 @lenient_option
 def build_index(
@@ -40,6 +47,7 @@ def build_index(
     add: tuple[str, ...],
     seed: int,
     text_view: str | None,
+    cards: str | None,
     data_dir: str | None,
     lenient: bool,
 ) -> None:
@@ -51,13 +59,17 @@ def build_index(
         raise ConfigError("give either SOURCE... (new index) or --add SOURCE (append), not both")
     if not add and not sources:
         raise ConfigError("name at least one SOURCE to index (see `instr-select sources`)")
+    from instr_select.cards import check_fields
     from instr_select.locking import output_lock
 
+    fields = check_fields([f.strip() for f in cards.split(",") if f.strip()]) if cards is not None else None
+    if add and fields is not None:
+        _check_same_cards(out, fields)  # before anything is loaded or written
     with output_lock(out):  # a second run into the same --out fails here, before any work
-        _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenient)
+        _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenient, fields or ())
 
 
-def _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenient) -> None:
+def _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenient, cards) -> None:
     from instr_select.index import add_to_index
     from instr_select.index import build_index as build
     from instr_select.index.manifest import command_line
@@ -83,15 +95,35 @@ def _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenie
             from instr_select.textview import DEFAULT_TEXT_VIEW, view_all
 
             text_view = text_view or DEFAULT_TEXT_VIEW
-            texts = view_all([text for task in tasks for text in task.instructions], text_view)
+            from instr_select.cards import card_lines, carded
+
+            lines = {task.key: card_lines(task, cards) if cards else None for task in tasks}
+            texts = view_all([carded(text, lines[task.key]) for task in tasks for text in task.instructions], text_view)
             model = build_static_encoder(texts, seed=seed)
-        path = build(tasks, model, out, factory=factory, command=command_line(), text_view=text_view)
+        path = build(tasks, model, out, factory=factory, command=command_line(), text_view=text_view, cards=cards)
         verb = "indexed"
     instructions = sum(len(t.instructions) for t in tasks)
     seconds = time.perf_counter() - started
     click.echo(f"{verb} {instructions:,} instructions of {len(tasks):,} tasks into {path} in {seconds:.1f} s")
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} bad task(s)")
+
+
+def _check_same_cards(index_dir: str, fields: tuple[str, ...]) -> None:
+    """--add with --cards: the index must embed the same card fields (one-line DataError otherwise)."""
+    from pathlib import Path
+
+    from instr_select.errors import DataError
+    from instr_select.index.manifest import Manifest
+
+    have = tuple(Manifest.read(Path(index_dir)).cards)
+    if have != fields:
+        said = f"cards ({','.join(have)})" if have else "no cards"
+        raise DataError(
+            index_dir,
+            f"index embeds {said}, not --cards {','.join(fields) or 'none'}",
+            "drop --cards (--add always embeds with the index's own cards) or rebuild the index with these",
+        )
 
 
 def _check_same_encoder(index_dir: str, encoder: str) -> None:

@@ -127,6 +127,14 @@ def _record(query_id: str, query: str, results, guard: dict | None = None) -> di
 )
 @click.option("--aggregate", type=click.Choice(["max", "mean", "vote"]), default="max", show_default=True)
 @click.option(
+    "--answer-fit",
+    "answer_fit",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of re-ranking by answer length: tasks whose answers are as long as those of the query's best "
+    "hits move up (0: off; default: the weight chosen on the transfer matrix's dev targets, docs/retrieval.md).",
+)
+@click.option(
     "--out",
     "--save",
     "save",
@@ -152,6 +160,7 @@ def query(
     exclude_source: str | None,
     method: str,
     aggregate: str,
+    answer_fit: float | None,
     save: str | None,
     no_guard: bool,
     examples_only: bool,
@@ -163,17 +172,19 @@ def query(
     every task of its source dataset are left out, and the output says so (--no-guard turns it off).
     Tasks marked * ship no examples.
     """
+    from instr_select.retrieval.answer_fit import ANSWER_FIT
     from instr_select.retrieval.api import exclusion_for, guard_record, make_selection, open_index
     from instr_select.retrieval.retriever import Retriever, check_instruction, check_k
 
     check_k(k)
+    answer_fit = ANSWER_FIT if answer_fit is None else answer_fit
     if (instruction is None) == (queries is None):
         raise ConfigError("give either an INSTRUCTION or --queries FILE.jsonl")
     if queries is not None and save:
         raise ConfigError("--out writes one query's selection; drop it with --queries")
     batch = read_queries(queries) if queries else [("1", check_instruction(instruction))]
     loaded = open_index(index)
-    retriever = Retriever(loaded, method=method, aggregate=aggregate)
+    retriever = Retriever(loaded, method=method, aggregate=aggregate, answer_fit=answer_fit)
     sources, keys = exclusion_for(loaded, exclude_source, data_dir)
     guard = not no_guard
     texts = [text for _, text in batch]
@@ -192,6 +203,7 @@ def query(
             guard,
             hits[0],
             examples_only,
+            answer_fit,
         ).save(save)
     out = sys.stdout
     for (query_id, text), ranked, hit in zip(batch, results, hits, strict=True):

@@ -212,14 +212,15 @@ def prepare_splits(
 
 
 def score_index(
-    index, splits: Splits, method: str = "dense", k: int = 10, aggregate: str = "max"
+    index, splits: Splits, method: str = "dense", k: int = 10, aggregate: str = "max", answer_fit: float = 0.0
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """{benchmark: {part (dev/test/all): {measure: value}}} for one index, retrieval method and aggregate."""
+    """{benchmark: {part (dev/test/all): {measure: value}}} for one index, retrieval method,
+    aggregate and answer-fit weight (instr_select.retrieval.answer_fit)."""
     from instr_select.retrieval import Retriever
 
     if method != "bm25":
         _embed_queries_once(index, [q.text for b in splits.benchmarks for q in b.queries])
-    retriever = Retriever(index, method, aggregate)
+    retriever = Retriever(index, method, aggregate, answer_fit)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for bench in splits.benchmarks:
         run = run_benchmark(retriever, bench, k)
@@ -278,6 +279,16 @@ COLUMNS = (
 )
 
 
+def method_label(name: str, method: str) -> str:
+    """A candidate table row's name: ``dense`` is the candidate itself, ``hybrid`` adds BM25; a method
+    ``"<dense|hybrid> [AGGREGATE] [fit W]"`` adds its aggregate and the answer-fit re-ranking of weight W."""
+    base, *rest = method.split()
+    label = name if base == "dense" else f"{name} + bm25 (hybrid)"
+    aggregate = rest[0] if rest and rest[0] != "fit" else ""
+    fit = rest[rest.index("fit") + 1] if "fit" in rest else ""
+    return label + (f", {aggregate}" if aggregate else "") + (f", answer fit {fit}" if fit else "")
+
+
 def candidate_table(
     rows: dict[str, dict[str, dict]],
     splits: Splits,
@@ -309,7 +320,7 @@ def candidate_table(
                     continue
                 bm25_done, label = True, "bm25"
             else:
-                label = name if method == "dense" else f"{name} + bm25 (hybrid)"
+                label = method_label(name, method)
             cells = [f"{scores[b]['test'][m]:.4f}" for b, m in columns]
             dev = " / ".join(f"{scores[b]['dev'][HEADLINE[b]]:.3f}" for b in names)
             lines.append("| " + " | ".join([label, *cells, dev, *(extra(name, method) if extra else [])]) + " |")

@@ -7,6 +7,7 @@ import logging
 import shutil
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from instr_select.index.store import (
     VECTORS_FILE,
     InstructionIndex,
     TaskRecord,
+    carded_texts,
     content_hashes,
     query_files,
     task_records,
@@ -70,19 +72,22 @@ def embed_collection(
     factory: str | None = None,
     handle: EncoderHandle | None = None,
     text_view: str | None = None,
+    cards: Sequence[str] = (),
 ):
     """Embed a TaskCollection into an in-memory :class:`InstructionIndex`.
 
     ``text_view`` (see :mod:`instr_select.textview`): None takes the encoder's training view.
+    ``cards``: task card fields (:mod:`instr_select.cards`) embedded after each instruction; queries
+    stay as written.
     """
-    records, texts = task_records(tasks)
+    records, texts = task_records(tasks, cards=cards)
     if not texts:
         raise ConfigError("no instructions to index (the sources hold no tasks)")
     if text_view is None:
         from instr_select.encoder.io import encoder_text_view
 
         text_view = encoder_text_view(encoder)
-    searched = view_all(texts, text_view)
+    searched = view_all(carded_texts(records, texts), text_view)
     handle = handle or resolve_encoder(encoder)
     chosen = faiss_store.normalize_factory(factory) if factory else faiss_store.choose_factory(len(texts))
     faiss_store.check_factory(chosen, handle.dim, len(texts))  # before the embedding work
@@ -103,6 +108,7 @@ def embed_collection(
         counts=_counts(records),
         search_params=dict(faiss_store.SEARCH_PARAMS),
         text_view=text_view,
+        cards=list(dict.fromkeys(cards)),
     )
     query_encoder = handle.static if handle.static is not None else handle
     built = InstructionIndex(manifest, records, texts, vectors, index, query_encoder)
@@ -140,21 +146,23 @@ def build_index(
     command: str | None = None,
     extra: dict[str, Any] | None = None,
     text_view: str | None = None,
+    cards: Sequence[str] = (),
 ) -> Path:
     """Embed every instruction of ``tasks`` and write an index directory at ``out`` (atomically).
 
     ``text_view``: what the encoder and BM25 see of each instruction; None takes the encoder's own.
+    ``cards``: task card fields embedded after each instruction (:mod:`instr_select.cards`).
     """
     ensure_offline()
     out = Path(out)
     check_replaceable(out, (MANIFEST_FILE,))  # an existing folder that is not an index is refused
     with output_lock(out):
-        return _build_locked(tasks, encoder, out, factory, command, extra, text_view)
+        return _build_locked(tasks, encoder, out, factory, command, extra, text_view, cards)
 
 
-def _build_locked(tasks, encoder, out: Path, factory, command, extra, text_view) -> Path:
+def _build_locked(tasks, encoder, out: Path, factory, command, extra, text_view, cards) -> Path:
     started = time.perf_counter()
-    index = embed_collection(tasks, encoder, factory=factory, text_view=text_view)
+    index = embed_collection(tasks, encoder, factory=factory, text_view=text_view, cards=cards)
     handle: EncoderHandle = index.handle
     with atomic_directory(out, markers=(MANIFEST_FILE,)) as tmp:
         _write_search_files(tmp, index)
@@ -197,10 +205,11 @@ def _add_locked(index_dir: Path, tasks, command: str | None) -> Path:
     if clashes:
         raise DataError(index_dir, f"task {clashes[0]!r} is already in the index", "add only new meta-datasets")
     first = len(index)
-    records, texts = task_records(tasks, first_id=first)
+    records, texts = task_records(tasks, first_id=first, cards=index.manifest.cards)  # the index's own cards
     if not texts:
         raise ConfigError("no instructions to add (the sources hold no tasks)")
-    new_vectors = _embed(_AsHandle(index.encoder, index.dim), view_all(texts, index.manifest.text_view))
+    searched = view_all(carded_texts(records, texts, first), index.manifest.text_view)
+    new_vectors = _embed(_AsHandle(index.encoder, index.dim), searched)
     with atomic_directory(index_dir, markers=(MANIFEST_FILE,)) as tmp:
         for name in (ENCODER_DIR, STATIC_DIR, ONNX_DIR):
             if (index_dir / name).is_dir():

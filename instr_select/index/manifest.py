@@ -45,6 +45,7 @@ class Manifest:
     history: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     text_view: str = "raw"  # what encoder and BM25 saw of each instruction (instr_select.textview)
+    cards: list[str] = field(default_factory=list)  # task card fields embedded after each instruction (cards.py)
     hashes: dict[str, str] = field(default_factory=dict)  # SHA-256 of vectors, FAISS, tables, BM25 (store.py)
     format_version: int = FORMAT_VERSION
     kind: str = "instr-select-index"
@@ -102,6 +103,7 @@ _FIELD_TYPES = {
     "history": list,
     "extra": dict,
     "text_view": str,
+    "cards": list,
     "hashes": dict,
 }
 
@@ -118,6 +120,8 @@ def _check_types(path: Path, manifest: Manifest) -> None:
         raise DataError(path, "field 'counts.instructions' must be a positive integer", REBUILD)
     if manifest.text_view not in TEXT_VIEWS:
         raise DataError(path, f"unknown text view {manifest.text_view!r}", REBUILD)
+    if not all(name in ("answer", "category") for name in manifest.cards):  # cards.CARD_FIELDS (not imported)
+        raise DataError(path, f"field 'cards' names unknown card fields {manifest.cards!r}", REBUILD)
     from instr_select.errors import ConfigError
     from instr_select.index.faiss_store import check_factory_syntax
 

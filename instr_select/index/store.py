@@ -25,8 +25,29 @@ SMALL_BATCH = 16  # queries searched on one thread
 SAME_TEXT_SCORE = 0.99
 
 
-def task_records(tasks, first_id: int = 0, first_index: int = 0) -> tuple[list[TaskRecord], list[str]]:
-    """Task records and the flat instruction list of a TaskCollection (ids contiguous per task)."""
+def answer_words(space) -> float | None:
+    return None if space.kind == "unknown" else float(space.words)
+
+
+def carded_texts(records: Sequence[TaskRecord], texts: Sequence[str], first_id: int = 0) -> list[str]:
+    """Every instruction (ids from ``first_id``) followed by its task's card (as is when the records carry none)."""
+    from instr_select.cards import carded
+
+    if all(record.card is None for record in records):
+        return list(texts)
+    return [carded(texts[i - first_id], r.card) for r in records for i in range(r.start, r.start + r.count)]
+
+
+def task_records(
+    tasks, first_id: int = 0, first_index: int = 0, cards: Sequence[str] = ()
+) -> tuple[list[TaskRecord], list[str]]:
+    """Task records and the flat instruction list of a TaskCollection (ids contiguous per task).
+
+    ``cards``: the card fields each record carries (instr_select.cards); none: records without a card.
+    """
+    from instr_select.cards import answer_space, card_lines, check_fields
+
+    fields = check_fields(cards)
     records, texts = [], []
     next_id = first_id
     for task in tasks:
@@ -41,6 +62,8 @@ def task_records(tasks, first_id: int = 0, first_index: int = 0) -> tuple[list[T
                 next_id,
                 len(task.instructions),
                 task.has_example_loader,
+                answer_words(answer_space(task)),
+                card_lines(task, fields) if fields else None,
             )
         )
         texts.extend(task.instructions)
@@ -126,7 +149,10 @@ class InstructionIndex:
         """
         text = text.strip()
         lazy = self._by_text is None and isinstance(self.texts, InstructionTexts)
-        if lazy and vector is not None and float(vector @ vector) > 0.5:  # unit length, not zero
+        # with cards an instruction's vector is its carded text's: the query's says nothing
+        if (
+            lazy and not self.manifest.cards and vector is not None and float(vector @ vector) > 0.5
+        ):  # unit length, not zero
             candidates = np.flatnonzero(np.asarray(self.vectors) @ vector >= SAME_TEXT_SCORE)
             return next((int(i) for i in candidates.tolist() if self.texts[i] == text), None)
         if self._by_text is None:
@@ -141,13 +167,19 @@ class InstructionIndex:
 
         return text_view(self.manifest.text_view)(text)
 
+    def search_text(self, i: int) -> str:
+        """Instruction ``i`` as the encoder and BM25 saw it at build time (with its task's card, if any)."""
+        from instr_select.cards import carded
+
+        return self.view(carded(self.texts[i], self.tasks[int(self.instr_task[i])].card))
+
     @property
     def search_texts(self) -> list[str]:
         """The instructions as the encoder and BM25 see them."""
         if self._search_texts is None:
             from instr_select.textview import view_all
 
-            self._search_texts = view_all(self.texts, self.manifest.text_view)
+            self._search_texts = view_all(carded_texts(self.tasks, self.texts), self.manifest.text_view)
         return self._search_texts
 
     # --- scoring -------------------------------------------------------------------------------
@@ -197,11 +229,13 @@ class InstructionIndex:
 
     # --- constructors --------------------------------------------------------------------------
     @classmethod
-    def from_tasks(cls, tasks, encoder, factory: str | None = None, text_view: str | None = None) -> InstructionIndex:
+    def from_tasks(
+        cls, tasks, encoder, factory: str | None = None, text_view: str | None = None, cards: Sequence[str] = ()
+    ) -> InstructionIndex:
         """An in-memory index (nothing written), e.g. for evaluation and comparisons."""
         from instr_select.index.build import embed_collection
 
-        return embed_collection(tasks, encoder, factory=factory, text_view=text_view)
+        return embed_collection(tasks, encoder, factory=factory, text_view=text_view, cards=cards)
 
     @classmethod
     def load(cls, index_dir: str | Path, encoder: str | Path | None = None, verify: bool = True) -> InstructionIndex:
@@ -225,6 +259,12 @@ class InstructionIndex:
         tasks = task_table(directory / TASKS_FILE, check=not checked)
         texts = (InstructionTexts.read if checked else instruction_texts)(directory / INSTRUCTIONS_FILE)
         vectors = _load_vectors(directory / VECTORS_FILE)
+        carded = [t.card is not None for t in tasks]
+        if (all(carded) if manifest.cards else any(carded)) is not bool(manifest.cards):
+            said = f"embeds cards ({', '.join(manifest.cards)})" if manifest.cards else "embeds no cards"
+            raise DataError(
+                directory / TASKS_FILE, f"disagrees with manifest.json, which says the index {said}", REBUILD
+            )
         count = sum(t.count for t in tasks)
         if count != len(texts) or len(vectors) != len(texts) or manifest.counts.get("instructions") != len(texts):
             raise DataError(directory, "instructions, tasks, vectors and manifest counts disagree", REBUILD)
@@ -363,7 +403,7 @@ def check_encoder_reproduces(index: InstructionIndex) -> None:
     kept = [i for i, row in zip(ids, stored, strict=True) if float(row @ row) > 0.5]
     if not kept:
         return
-    queries = index.encode_queries([index.view(index.texts[i]) for i in kept])
+    queries = index.encode_queries([index.search_text(i) for i in kept])
     scores = np.einsum("ij,ij->i", queries, np.asarray(index.vectors[kept], dtype=np.float32))
     if (scores < SAME_TEXT_SCORE).any():
         folder = query_folder(index.directory, index.manifest.encoder["query_path"])

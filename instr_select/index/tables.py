@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ class TaskRecord:
     start: int = 0
     count: int = 0
     has_examples: bool | None = None  # whether the task ships examples (None: an index built before this was recorded)
+    answer_words: float | None = None  # median words of its answers (None: no examples, or an older index)
+    card: str | None = None  # the card lines embedded after each instruction (None: an index without cards)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -45,9 +48,9 @@ _TASK_FIELDS = {
     "start": int,
     "count": int,
 }
-_OPTIONAL_TASK_FIELD = "has_examples"  # absent in indexes built before it was recorded
+# absent in indexes built before they were recorded; null when unknown
+_OPTIONAL_TASK_FIELDS = {"has_examples": (bool,), "answer_words": (float, int), "card": (str,)}
 _KEYS = frozenset(_TASK_FIELDS)
-_KEYS_WITH_OPTIONAL = _KEYS | {_OPTIONAL_TASK_FIELD}
 
 
 def task_table(path: Path, check: bool = True) -> list[TaskRecord]:
@@ -65,12 +68,15 @@ def _well_formed(rows: list) -> bool:
     """The whole table checked column by column (a cold query reads thousands of rows: one Python
     pass per row and field took longer than the search itself); problems are located by
     :func:`_raise_row_problem`."""
-    if not all(type(row) is dict and row.keys() in (_KEYS, _KEYS_WITH_OPTIONAL) for row in rows):
+    if not all(type(row) is dict and _KEYS <= row.keys() <= _KEYS | _OPTIONAL_TASK_FIELDS.keys() for row in rows):
         return False
     for key, kind in _TASK_FIELDS.items():
         if not all(type(v) is kind for v in [row[key] for row in rows]):
             return False
-    if not all(type(row.get(_OPTIONAL_TASK_FIELD)) in (bool, type(None)) for row in rows):  # 1 == True
+    for key, kinds in _OPTIONAL_TASK_FIELDS.items():  # type(): 1 == True
+        if not all(type(row.get(key)) in (*kinds, type(None)) for row in rows):
+            return False
+    if not all(row.get("answer_words") is None or 0 <= row["answer_words"] < math.inf for row in rows):
         return False
     if not all(type(c) is str for row in rows for c in row["categories"]):
         return False
@@ -85,15 +91,20 @@ def _raise_row_problem(path: Path, rows: list) -> None:
     for number, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise DataError(path, "a row is not a JSON object", REBUILD, line=number)
-        if set(row) - {_OPTIONAL_TASK_FIELD} != set(_TASK_FIELDS):
-            extra = sorted((set(row) - {_OPTIONAL_TASK_FIELD}) ^ set(_TASK_FIELDS))
+        if set(row) - _OPTIONAL_TASK_FIELDS.keys() != set(_TASK_FIELDS):
+            extra = sorted((set(row) - _OPTIONAL_TASK_FIELDS.keys()) ^ set(_TASK_FIELDS))
             raise DataError(path, f"row has unknown or missing fields ({', '.join(extra)})", REBUILD, line=number)
         for key, kind in _TASK_FIELDS.items():
             value = row[key]
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise DataError(path, f"field {key!r} must be {kind.__name__}", REBUILD, line=number)
-        if not isinstance(row.get(_OPTIONAL_TASK_FIELD), bool | None):
-            raise DataError(path, f"field {_OPTIONAL_TASK_FIELD!r} must be true, false or null", REBUILD, line=number)
+        if not isinstance(row.get("has_examples"), bool | None):
+            raise DataError(path, "field 'has_examples' must be true, false or null", REBUILD, line=number)
+        if not isinstance(row.get("card"), str | None):
+            raise DataError(path, "field 'card' must be text or null", REBUILD, line=number)
+        words = row.get("answer_words")
+        if words is not None and (type(words) not in (float, int) or not 0 <= words < math.inf):
+            raise DataError(path, "field 'answer_words' must be a number >= 0 or null", REBUILD, line=number)
         if not all(isinstance(c, str) for c in row["categories"]):
             raise DataError(path, "field 'categories' must hold strings", REBUILD, line=number)
         if row["count"] < 1 or row["start"] != start:

@@ -7,7 +7,8 @@
      "examples": [{"input": "...", "output": "yes", "options": ["yes", "no"]}]}
 
 ``instructions`` (a list) may replace ``instruction``; ``categories``, ``source``, ``split``,
-``metadata`` and ``examples`` are optional. Option ``meta_dataset`` names the collection
+``metadata``, ``answer_choices`` (the label set, for a task card when there are no examples) and
+``examples`` are optional. Option ``meta_dataset`` names the collection
 (default ``jsonl``).
 
 ``hf`` reads a Hugging Face dataset (a ``save_to_disk`` folder, a local data file, or a hub
@@ -80,6 +81,7 @@ def _task(row: dict[str, Any], path: Path, line: int, meta: str) -> Task:
         split=text_field(row, "split", path, line),
         languages=str_list_field(row, "languages", path, line),
         metadata=dict_field(row, "metadata", path, line),
+        answer_choices=str_list_field(row, "answer_choices", path, line),
         _examples=_examples(row.get("examples"), path, line),
     )
 

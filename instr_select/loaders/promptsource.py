@@ -101,6 +101,17 @@ def split_answer_choices(text: str | None) -> list[str]:
     return [c.strip() for c in text.split("|||")] if text else []
 
 
+def fixed_answer_choices(templates: list[dict[str, Any]]) -> list[str]:
+    """The first template's answer choices that are plain text (no Jinja, so the same for every row)."""
+    for template in templates:
+        text = template.get("answer_choices")
+        if isinstance(text, str) and "{" not in text:
+            choices = [c for c in split_answer_choices(text) if c]
+            if choices:
+                return choices
+    return []
+
+
 def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> Task:
     data = read_templates(path)
     rel = task_id_text(path.parent.relative_to(root).as_posix(), "the folder name", path)
@@ -138,6 +149,7 @@ def _task(path: Path, root: Path, render_examples: int, report: LoadReport) -> T
         categories=[],
         source=subset if dataset in _COLLECTIONS and subset else dataset.rpartition("/")[2],
         languages=languages,
+        answer_choices=fixed_answer_choices(templates),
         metadata={
             "dataset": dataset,
             "subset": subset or None,

@@ -68,6 +68,7 @@ def query(
     data_dir: str | Path | None = ...,
     guard: bool = ...,
     examples_only: bool = ...,
+    answer_fit: float | None = ...,
 ) -> Selection: ...
 
 
@@ -83,6 +84,7 @@ def query(
     data_dir: str | Path | None = ...,
     guard: bool = ...,
     examples_only: bool = ...,
+    answer_fit: float | None = ...,
 ) -> list[Selection]: ...
 
 
@@ -97,6 +99,7 @@ def query(
     data_dir: str | Path | None = None,
     guard: bool = True,
     examples_only: bool = False,
+    answer_fit: float | None = None,
 ) -> Selection | list[Selection]:
     """Rank the tasks of ``index`` (default: ``default_index_dir()``) for a target instruction.
 
@@ -104,17 +107,20 @@ def query(
     Selection per instruction, in order, encoded in one batch). ``guard``: when an instruction is
     itself an instruction of the index, leave out that task's source dataset (recorded in
     ``params["guard"]``). ``examples_only``: only tasks that ship examples; otherwise a UserWarning
-    names the chosen tasks that have none (nothing to train on).
+    names the chosen tasks that have none (nothing to train on). ``answer_fit``: weight of the
+    answer-length re-ranking (``instr_select.retrieval.answer_fit``; 0: off; None: ``ANSWER_FIT``).
     """
+    from instr_select.retrieval.answer_fit import ANSWER_FIT
     from instr_select.retrieval.retriever import Retriever, check_instruction
 
+    answer_fit = ANSWER_FIT if answer_fit is None else answer_fit
     single = isinstance(instruction, str)
     texts = [instruction] if single else list(instruction)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ConfigError("query() takes an instruction or a non-empty list of instruction strings")
     loaded = open_index(index)
     sources, keys = exclusion_for(loaded, exclude_source_of, data_dir)
-    retriever = Retriever(loaded, method=method, aggregate=aggregate)
+    retriever = Retriever(loaded, method=method, aggregate=aggregate, answer_fit=answer_fit)
     ranked = retriever.search_many(
         texts, k, meta_datasets, exclude_sources=sources, exclude_keys=keys, guard=guard, examples_only=examples_only
     )
@@ -131,7 +137,18 @@ def query(
             )
         selections.append(
             make_selection(
-                loaded, text, tasks, method, aggregate, k, meta_datasets, exclude_source_of, guard, hit, examples_only
+                loaded,
+                text,
+                tasks,
+                method,
+                aggregate,
+                k,
+                meta_datasets,
+                exclude_source_of,
+                guard,
+                hit,
+                examples_only,
+                answer_fit,
             )
         )
     return selections[0] if single else selections
@@ -145,7 +162,18 @@ def guard_record(guard: bool, hit) -> dict:
 
 
 def make_selection(
-    index, instruction, tasks, method, aggregate, k, meta_datasets, target, guard=True, hit=None, examples_only=False
+    index,
+    instruction,
+    tasks,
+    method,
+    aggregate,
+    k,
+    meta_datasets,
+    target,
+    guard=True,
+    hit=None,
+    examples_only=False,
+    answer_fit=0.0,
 ) -> Selection:
     return Selection(
         selector=f"retrieval-{method}",
@@ -158,6 +186,7 @@ def make_selection(
             "k": k,
             "method": method,
             "aggregate": aggregate,
+            "answer_fit": answer_fit,
             "meta_datasets": list(meta_datasets or []),
             "exclude_source_of": target,
             "guard": guard_record(guard, hit),

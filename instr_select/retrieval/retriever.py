@@ -9,6 +9,7 @@ import numpy as np
 
 from instr_select.errors import ConfigError
 from instr_select.retrieval.aggregate import AGGREGATES, RankedTask, rank_tasks
+from instr_select.retrieval.answer_fit import FIT_DEPTH, check_answer_fit, rerank
 from instr_select.selection import SelectedTask
 
 METHODS = ("dense", "bm25", "hybrid")
@@ -58,15 +59,23 @@ class GuardHit:
 class Retriever:
     """Task retrieval over an :class:`~instr_select.index.InstructionIndex`.
 
-    ``method``: dense | bm25 | hybrid; ``aggregate``: max | mean | vote (see ``aggregate.py``).
+    ``method``: dense | bm25 | hybrid; ``aggregate``: max | mean | vote (see ``aggregate.py``);
+    ``answer_fit``: the weight of the answer-length re-ranking (see ``answer_fit.py``; 0: none).
     """
 
-    def __init__(self, index, method: str = "dense", aggregate: str = "max") -> None:
+    def __init__(self, index, method: str = "dense", aggregate: str = "max", answer_fit: float = 0.0) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown retriever {method!r} (choose one of: {', '.join(METHODS)})")
         if aggregate not in AGGREGATES:
             raise ConfigError(f"unknown aggregate {aggregate!r} (choose one of: {', '.join(AGGREGATES)})")
         self.index, self.method, self.aggregate = index, method, aggregate
+        self.answer_fit = check_answer_fit(answer_fit)
+        if self.answer_fit and all(t.answer_words is None for t in index.tasks):
+            raise ConfigError(
+                "this index records no answer lengths, so --answer-fit cannot re-rank it "
+                "(rebuild it with this version, or pass --answer-fit 0)"
+            )
+        self._answer_words = [t.answer_words for t in index.tasks]
         self._starts = np.array([t.start for t in index.tasks], dtype=np.int64)
         self._counts = np.array([t.count for t in index.tasks], dtype=np.int64)
         self._guard_hits: dict[str, GuardHit | None] = {}
@@ -107,16 +116,18 @@ class Retriever:
             base &= np.array([t.has_examples is not False for t in self.index.tasks], dtype=bool)
         seen = [self.index.view(text) for text in texts]  # the index's text view, as its instructions
         vectors = self.index.encode_queries(seen) if self.method in ("dense", "hybrid") and texts else None
+        depth = max(k, FIT_DEPTH) if self.answer_fit else k
         results = []
         for row, text in enumerate(texts):
             query = vectors[row] if vectors is not None else None
             allowed = self._guarded(base, text, query) if guard else base
             if self.method == "dense":
-                ranked = self._dense(query, allowed, k, self.aggregate)
+                ranked = self._dense(query, allowed, depth, self.aggregate)
             elif self.method == "bm25":
-                ranked = self._bm25(seen[row], allowed, k, self.aggregate)
+                ranked = self._bm25(seen[row], allowed, depth, self.aggregate)
             else:
-                ranked = self._hybrid(seen[row], query, allowed, k)
+                ranked = self._hybrid(seen[row], query, allowed, depth)
+            ranked = rerank(ranked, self._answer_words, self.answer_fit)[:k]
             results.append(self._selected(ranked))
         return results
 

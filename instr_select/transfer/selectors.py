@@ -64,6 +64,7 @@ class SelectorConfig:
 
     instruction_encoder: str = "minilm"
     aggregate: str = "max"  # over a source's instructions (instr_select.retrieval.aggregate)
+    answer_fit: float = 0.0  # weight of the answer-length re-ranking (instr_select.retrieval.answer_fit)
     card_fields: tuple[str, ...] = ("answer", "category")  # of the +card selectors (instr_select.cards)
     aligned_encoder: str | None = None  # an encoder folder or an index folder; None: the default index's
     base_model: str | None = None  # uncertainty's model: a saved folder or a registry name
@@ -129,6 +130,11 @@ def selector_settings(selector: str, config: SelectorConfig) -> dict[str, Any]:
         if config.aggregate not in AGGREGATES:
             raise ConfigError(f"unknown aggregate {config.aggregate!r} (choose from: {', '.join(AGGREGATES)})")
         out["aggregate"] = config.aggregate
+        if config.answer_fit:  # absent when off: scores cached before it existed stay valid
+            from instr_select.retrieval.answer_fit import FIT_DEPTH, FIT_NEIGHBOURS, check_answer_fit
+
+            out["answer_fit"] = {"weight": check_answer_fit(config.answer_fit), "depth": FIT_DEPTH,
+                                 "neighbours": FIT_NEIGHBOURS}  # fmt: skip
     if selector in ("bm25", "instruction"):
         out["encoder"] = _model(config.instruction_encoder)
     elif selector in ("aligned", "hybrid"):
@@ -194,13 +200,14 @@ class SourceScorer:
 
     def _index(self, encoder: str, cards: bool = False) -> Any:
         if (encoder, cards) not in self._indexes:
-            from instr_select.cards import with_cards
             from instr_select.index import InstructionIndex
             from instr_select.models import resolve_model
             from instr_select.tasks import TaskCollection
 
-            sources = with_cards(self.sources, self.config.card_fields) if cards else self.sources
-            self._indexes[encoder, cards] = InstructionIndex.from_tasks(TaskCollection(sources), resolve_model(encoder))
+            fields = self.config.card_fields if cards else ()
+            self._indexes[encoder, cards] = InstructionIndex.from_tasks(
+                TaskCollection(self.sources), resolve_model(encoder), cards=fields
+            )
         return self._indexes[encoder, cards]
 
     def _retrieval(self, index: Any, method: str) -> np.ndarray:
@@ -209,7 +216,7 @@ class SourceScorer:
         count = len(self.sources)
         row = {task.key: i for i, task in enumerate(self.sources)}
         queries = [target.instructions[0] for target in self.targets]
-        retriever = Retriever(index, method=method, aggregate=self.config.aggregate)
+        retriever = Retriever(index, method=method, aggregate=self.config.aggregate, answer_fit=self.config.answer_fit)
         rankings = retriever.search_many(queries, k=count, guard=False)
         out = np.full((count, len(self.targets)), np.nan)
         for column, ranking in enumerate(rankings):
