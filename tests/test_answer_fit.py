@@ -83,8 +83,12 @@ def test_bad_weight_and_an_index_without_answer_lengths(fit_index: InstructionIn
     old.mkdir()
     tasks = TaskCollection([Task("plain", "toy", [ENTAIL], source="p")])
     old_index = InstructionIndex.load(build_index(tasks, save_tiny_model(tmp_path / "enc", tasks), old))
-    with pytest.raises(ConfigError, match="records no answer lengths.*--answer-fit 0"):
+    with pytest.raises(ConfigError, match="records no answer lengths.*pass --answer-fit 0"):
         Retriever(old_index, "dense", answer_fit=1.0)
+    from conftest import run_cli
+
+    refused = run_cli("query", ENTAIL, "--index", str(old), "--answer-fit", "1")
+    assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1 and "Traceback" not in refused.err
     assert Retriever(old_index, "dense", answer_fit=0.0).search(ENTAIL, k=1, guard=False)
 
 
@@ -121,3 +125,23 @@ def test_task_table_refuses_a_bad_answer_length(fit_index: InstructionIndex, tmp
     table.write_text("\n".join(rows) + "\n")
     with pytest.raises(DataError, match="'answer_words' must be a number >= 0 or null"):
         task_table(table)
+
+
+def test_query_defaults_are_the_chosen_ones(fit_index: InstructionIndex, tmp_path: Path) -> None:
+    import warnings
+
+    from instr_select.retrieval import query
+    from instr_select.retrieval.defaults import ANSWER_FIT, DEFAULT_AGGREGATE
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tasks without examples
+        chosen = query(ENTAIL, index=fit_index.directory, k=3)
+        plain = query(ENTAIL, index=fit_index.directory, k=3, answer_fit=0, aggregate="max")
+    assert chosen.params["aggregate"] == DEFAULT_AGGREGATE and chosen.params["answer_fit"] == ANSWER_FIT > 0
+    assert plain.params["answer_fit"] == 0
+    # an index that records no answer lengths (built before they were) is searched without re-ranking
+    tasks = TaskCollection([Task("plain", "toy", [ENTAIL], source="p")])
+    old = build_index(tasks, save_tiny_model(tmp_path / "enc", tasks), tmp_path / "old")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert query(ENTAIL, index=old, k=1, guard=False).params["answer_fit"] == 0.0

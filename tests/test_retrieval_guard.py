@@ -41,7 +41,8 @@ def test_guard_is_reported_and_can_be_turned_off(cli, index_dir: Path) -> None:
         "excluded_tasks": 2,  # rte_a and rte_b share the source RTE/rte
     }
     assert not {"rte_a", "rte_b"} & {r["task_id"] for r in guarded["tasks"]}
-    result = cli("query", ENTAIL, "--index", str(index_dir), "-k", "5", "--json", "--no-guard")
+    no_guard = ("--json", "--no-guard", "--aggregate", "max", "--answer-fit", "0")
+    result = cli("query", ENTAIL, "--index", str(index_dir), "-k", "5", *no_guard)
     open_ = json.loads(result.out)
     assert open_["guard"] == {"on": False}
     assert open_["tasks"][0]["task_id"] == "rte_a"  # its own instruction: score 1
@@ -69,8 +70,9 @@ def test_python_api_guard_and_warning(index_dir: Path) -> None:
     assert selection.params["guard"]["recognised_as"] == "toy:rte_a"
     assert "toy:rte_a" not in [t.key for t in selection.tasks]
     with pytest.warns(UserWarning):
-        unguarded = query(ENTAIL, index=index_dir, k=3, guard=False)
+        unguarded = query(ENTAIL, index=index_dir, k=3, guard=False, aggregate="max")
     assert unguarded.tasks[0].key == "toy:rte_a" and unguarded.params["guard"] == {"on": False}
+    assert unguarded.params["aggregate"] == "max" and selection.params["aggregate"] == "mean"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         chosen = query(ENTAIL, index=index_dir, k=3, examples_only=True)

@@ -125,14 +125,20 @@ def _record(query_id: str, query: str, results, guard: dict | None = None) -> di
     show_default=True,
     help="Retrieval method (--retriever: old spelling).",
 )
-@click.option("--aggregate", type=click.Choice(["max", "mean", "vote"]), default="max", show_default=True)
+@click.option(
+    "--aggregate",
+    type=click.Choice(["max", "mean", "vote"]),
+    default=None,
+    help="How a task scores from its instructions: its best one, the mean of all, or votes of the top hits "
+    "(default: mean, chosen on the transfer matrix's dev targets).",
+)
 @click.option(
     "--answer-fit",
     "answer_fit",
     type=click.FloatRange(min=0),
     default=None,
     help="Weight of re-ranking by answer length: tasks whose answers are as long as those of the query's best "
-    "hits move up (0: off; default: the weight chosen on the transfer matrix's dev targets, docs/retrieval.md).",
+    "hits move up (0: off; default: 0.5, chosen on the transfer matrix's dev targets, docs/retrieval.md).",
 )
 @click.option(
     "--out",
@@ -159,7 +165,7 @@ def query(
     meta_datasets: tuple[str, ...],
     exclude_source: str | None,
     method: str,
-    aggregate: str,
+    aggregate: str | None,
     answer_fit: float | None,
     save: str | None,
     no_guard: bool,
@@ -172,18 +178,19 @@ def query(
     every task of its source dataset are left out, and the output says so (--no-guard turns it off).
     Tasks marked * ship no examples.
     """
-    from instr_select.retrieval.answer_fit import ANSWER_FIT
     from instr_select.retrieval.api import exclusion_for, guard_record, make_selection, open_index
+    from instr_select.retrieval.defaults import DEFAULT_AGGREGATE, resolve_answer_fit
     from instr_select.retrieval.retriever import Retriever, check_instruction, check_k
 
     check_k(k)
-    answer_fit = ANSWER_FIT if answer_fit is None else answer_fit
+    aggregate = aggregate or DEFAULT_AGGREGATE
     if (instruction is None) == (queries is None):
         raise ConfigError("give either an INSTRUCTION or --queries FILE.jsonl")
     if queries is not None and save:
         raise ConfigError("--out writes one query's selection; drop it with --queries")
     batch = read_queries(queries) if queries else [("1", check_instruction(instruction))]
     loaded = open_index(index)
+    answer_fit = resolve_answer_fit(answer_fit, loaded)
     retriever = Retriever(loaded, method=method, aggregate=aggregate, answer_fit=answer_fit)
     sources, keys = exclusion_for(loaded, exclude_source, data_dir)
     guard = not no_guard

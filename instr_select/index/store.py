@@ -26,6 +26,7 @@ SAME_TEXT_SCORE = 0.99
 
 
 def answer_words(space) -> float | None:
+    """A task table's ``answer_words`` for an :class:`~instr_select.cards.AnswerSpace` (None: unknown)."""
     return None if space.kind == "unknown" else float(space.words)
 
 
@@ -149,10 +150,9 @@ class InstructionIndex:
         """
         text = text.strip()
         lazy = self._by_text is None and isinstance(self.texts, InstructionTexts)
-        # with cards an instruction's vector is its carded text's: the query's says nothing
-        if (
-            lazy and not self.manifest.cards and vector is not None and float(vector @ vector) > 0.5
-        ):  # unit length, not zero
+        # with cards an instruction's vector is its carded text's, which the query's does not match
+        usable = vector is not None and not self.manifest.cards and float(vector @ vector) > 0.5  # unit, not zero
+        if lazy and usable:
             candidates = np.flatnonzero(np.asarray(self.vectors) @ vector >= SAME_TEXT_SCORE)
             return next((int(i) for i in candidates.tolist() if self.texts[i] == text), None)
         if self._by_text is None:

@@ -25,7 +25,6 @@ import numpy as np
 from instr_select.errors import ConfigError
 from instr_select.retrieval.aggregate import RankedTask
 
-ANSWER_FIT = 0.0  # the default weight of `query` and `query()`
 FIT_DEPTH = 50  # first-stage candidates re-ranked (all of them when the index holds fewer)
 FIT_NEIGHBOURS = 5  # best hits whose answer lengths predict the query's
 

@@ -62,7 +62,7 @@ def query(
     index: str | Path | None = ...,
     k: int = ...,
     method: str = ...,
-    aggregate: str = ...,
+    aggregate: str | None = ...,
     meta_datasets: Sequence[str] | None = ...,
     exclude_source_of: str | None = ...,
     data_dir: str | Path | None = ...,
@@ -78,7 +78,7 @@ def query(
     index: str | Path | None = ...,
     k: int = ...,
     method: str = ...,
-    aggregate: str = ...,
+    aggregate: str | None = ...,
     meta_datasets: Sequence[str] | None = ...,
     exclude_source_of: str | None = ...,
     data_dir: str | Path | None = ...,
@@ -93,7 +93,7 @@ def query(
     index: str | Path | None = None,
     k: int = 10,
     method: str = "dense",
-    aggregate: str = "max",
+    aggregate: str | None = None,
     meta_datasets: Sequence[str] | None = None,
     exclude_source_of: str | None = None,
     data_dir: str | Path | None = None,
@@ -108,17 +108,19 @@ def query(
     itself an instruction of the index, leave out that task's source dataset (recorded in
     ``params["guard"]``). ``examples_only``: only tasks that ship examples; otherwise a UserWarning
     names the chosen tasks that have none (nothing to train on). ``answer_fit``: weight of the
-    answer-length re-ranking (``instr_select.retrieval.answer_fit``; 0: off; None: ``ANSWER_FIT``).
+    answer-length re-ranking (``instr_select.retrieval.answer_fit``; 0: off). ``aggregate`` and
+    ``answer_fit`` left None take the defaults of ``instr_select.retrieval.defaults``.
     """
-    from instr_select.retrieval.answer_fit import ANSWER_FIT
+    from instr_select.retrieval.defaults import DEFAULT_AGGREGATE, resolve_answer_fit
     from instr_select.retrieval.retriever import Retriever, check_instruction
 
-    answer_fit = ANSWER_FIT if answer_fit is None else answer_fit
+    aggregate = aggregate or DEFAULT_AGGREGATE
     single = isinstance(instruction, str)
     texts = [instruction] if single else list(instruction)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ConfigError("query() takes an instruction or a non-empty list of instruction strings")
     loaded = open_index(index)
+    answer_fit = resolve_answer_fit(answer_fit, loaded)
     sources, keys = exclusion_for(loaded, exclude_source_of, data_dir)
     retriever = Retriever(loaded, method=method, aggregate=aggregate, answer_fit=answer_fit)
     ranked = retriever.search_many(

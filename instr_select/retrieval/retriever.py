@@ -72,8 +72,8 @@ class Retriever:
         self.answer_fit = check_answer_fit(answer_fit)
         if self.answer_fit and all(t.answer_words is None for t in index.tasks):
             raise ConfigError(
-                "this index records no answer lengths, so --answer-fit cannot re-rank it "
-                "(rebuild it with this version, or pass --answer-fit 0)"
+                "this index records no answer lengths (no task has examples or answer_choices, or it was built "
+                "before they were recorded), so --answer-fit cannot re-rank it: pass --answer-fit 0 or rebuild it"
             )
         self._answer_words = [t.answer_words for t in index.tasks]
         self._starts = np.array([t.start for t in index.tasks], dtype=np.int64)

@@ -1,0 +1,72 @@
+"""Two retrieval settings of one candidate index on the held-out splits: test means and the paired difference.
+
+Prints, for every held-out split of ``instr_select.evaluation.candidates`` (test part), the headline
+measure under setting A and setting B and the mean per-query difference B - A with a 95% bootstrap
+interval (scipy.stats.bootstrap, seeded), so "not worse, within its interval" can be read off.
+A setting is ``AGGREGATE[:ANSWER_FIT]`` (``max``, ``mean:0.5``).
+
+    python scripts/compare_retrieval_settings.py runs/bench_retrieval/indexes/minilm_aligned_recipe max mean:0.5
+
+The index must be one of ``scripts/bench_retrieval.py`` (built on the splits' index collection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def per_query(retriever, bench, queries, measure_name: str, k: int = 10) -> list[float]:
+    """The measure of every query in ``queries`` (0 for a query with nothing retrieved)."""
+    import ir_measures
+
+    from instr_select.evaluation.retrieval_eval import run_benchmark
+    from instr_select.evaluation.trec import doc_id
+
+    run = run_benchmark(retriever, bench, k)
+    qrels = {q.query_id: {doc_id(key): v for key, v in q.relevant.items()} for q in queries}
+    sub = {q.query_id: run.get(q.query_id) or {"-": 0.0} for q in queries}
+    found = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.parse_measure(measure_name)], qrels, sub)}
+    return [float(found.get(q.query_id, 0.0)) for q in queries]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("index", type=Path)
+    parser.add_argument("a")
+    parser.add_argument("b")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    from instr_select.evaluation.candidates import HEADLINE, prepare_splits
+    from instr_select.index import InstructionIndex
+    from instr_select.retrieval import Retriever
+
+    def retriever(setting: str) -> Retriever:
+        aggregate, _, fit = setting.partition(":")
+        return Retriever(index, "dense", aggregate, float(fit or 0))
+
+    splits = prepare_splits(seed=args.seed)
+    index = InstructionIndex.load(args.index)
+    first, second = retriever(args.a), retriever(args.b)
+    print(f"| split (test) | measure | {args.a} | {args.b} | {args.b} - {args.a} [95% CI] |")
+    print("| --- | --- | ---: | ---: | --- |")
+    for bench in splits.benchmarks:
+        queries = splits.part(bench, "test")
+        name = HEADLINE[bench.name]
+        a, b = (np.array(per_query(r, bench, queries, name)) for r in (first, second))
+        diff = b - a
+        low, high = bootstrap((diff,), np.mean, n_resamples=10_000, random_state=args.seed).confidence_interval
+        print(f"| {bench.name} ({len(queries)}) | {name} | {a.mean():.4f} | {b.mean():.4f} "
+              f"| {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}] |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
