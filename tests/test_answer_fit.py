@@ -145,3 +145,25 @@ def test_query_defaults_are_the_chosen_ones(fit_index: InstructionIndex, tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert query(ENTAIL, index=old, k=1, guard=False).params["answer_fit"] == 0.0
+
+
+def test_a_version_1_index_still_loads_and_add_brings_it_to_version_2(tmp_path: Path, cli) -> None:
+    from instr_select.index import FORMAT_VERSION, add_to_index
+    from instr_select.index.store import content_hashes
+
+    tasks = fit_tasks()
+    out = build_index(tasks, save_tiny_model(tmp_path / "enc", tasks), tmp_path / "v1")
+    rows = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines()]
+    (out / "tasks.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k not in ("answer_words", "card")}) + "\n" for r in rows)
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.pop("cards")
+    manifest.update(format_version=1, hashes=content_hashes(out))
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    old = InstructionIndex.load(out)
+    assert old.manifest.format_version == 1 and all(t.answer_words is None for t in old.tasks)
+    assert cli("query", ENTAIL, "--index", str(out), "--json").code == 0  # searched without answer fit
+    add_to_index(out, TaskCollection([_task("more", "Name the capital.", ["Paris"] * 3)]))
+    added = InstructionIndex.load(out)
+    assert added.manifest.format_version == FORMAT_VERSION == 2 and added.tasks[-1].answer_words == 1.0

@@ -18,7 +18,7 @@ from instr_select.errors import ConfigError, DataError
 from instr_select.hashing import dir_hash, files_hash
 from instr_select.index import faiss_store
 from instr_select.index.encoders import EncoderHandle, normalize_rows, resolve_encoder
-from instr_select.index.manifest import MANIFEST_FILE, Manifest, command_line, now
+from instr_select.index.manifest import FORMAT_VERSION, MANIFEST_FILE, Manifest, command_line, now
 from instr_select.index.store import (
     BM25_DIR,
     ENCODER_DIR,
@@ -226,6 +226,7 @@ def _add_locked(index_dir: Path, tasks, command: str | None) -> Path:
         _write_search_files(tmp, merged)
         _write_tables(tmp, merged)
         manifest = index.manifest
+        manifest.format_version = FORMAT_VERSION  # an appended version-1 index now holds version-2 rows
         manifest.counts = _counts(merged.tasks)
         manifest.history.append(
             {"action": "add", "created": now(), "command": command or command_line(), "counts": _counts(records)}

@@ -10,7 +10,8 @@ from typing import Any
 
 from instr_select.errors import DataError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: task rows may carry answer_words and card, the manifest cards
+READABLE_VERSIONS = (1, 2)  # a version-1 index reads as one without answer lengths or cards
 MANIFEST_FILE = "manifest.json"
 REBUILD = "rebuild it with `instr-select build-index` or scripts/build_default_index.py"
 
@@ -73,9 +74,10 @@ class Manifest:
         if not isinstance(data, dict) or data.get("kind") != "instr-select-index":
             raise DataError(path, "is not an instr-select index manifest", REBUILD)
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
+            readable = " and ".join(map(str, READABLE_VERSIONS))
             raise DataError(
-                path, f"index format version {version!r}, but this instr-select reads version {FORMAT_VERSION}", REBUILD
+                path, f"index format version {version!r}, but this instr-select reads versions {readable}", REBUILD
             )
         try:
             manifest = cls(**data)
