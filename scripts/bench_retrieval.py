@@ -199,7 +199,7 @@ def main() -> None:
         "--aggregate",
         nargs="*",
         default=[],
-        choices=["max", "mean", "vote"],
+        choices=["max", "mean", "top2", "vote"],
         help="Also score dense and hybrid with these aggregates over a task's instructions.",
     )
     parser.add_argument("--answer-fit", type=float, nargs="*", default=[], metavar="W",

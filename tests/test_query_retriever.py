@@ -44,15 +44,26 @@ def test_aggregation_modes_differ_as_specified() -> None:
     assert _order("max") == [2, 0, 1]  # best single instruction
     assert _order("mean") == [2, 1, 0]  # task 0's weak instructions pull its mean down
     assert _order("vote") == [1, 0, 2]  # task 1 holds three of the top five instructions
+    assert _order("top2") == [2, 1, 0]  # task 0's best two average 0.5
 
 
-@pytest.mark.parametrize("aggregate", ["max", "mean"])
+def test_top2_scores_and_the_growing_hit_list_agree_with_the_flat_pass() -> None:
+    from instr_select.retrieval.aggregate import task_scores
+
+    scores = np.array([0.9, 0.1, 0.1, 0.85, 0.84, 0.83, 0.95, 0.2, 0.7])
+    starts, counts = np.array([0, 3, 6, 7]), np.array([3, 3, 1, 2])
+    np.testing.assert_allclose(task_scores(scores, starts, counts, "top2"), [0.5, 0.845, 0.95, 0.45])
+    np.testing.assert_allclose(task_scores(scores, starts, counts, "mean"), [1.1 / 3, 0.84, 0.95, 0.45])
+
+
+@pytest.mark.parametrize("aggregate", ["max", "mean", "top2"])
 def test_dense_ranking_is_exact(index: InstructionIndex, aggregate: str) -> None:
     query_text = "Answer the question about the passage and count the words."
     vector = index.encode_queries([query_text])[0]
     sims = np.asarray(index.vectors) @ vector
     per_task = [sims[t.start : t.start + t.count] for t in index.tasks]
-    expected_scores = np.array([s.max() if aggregate == "max" else s.mean() for s in per_task])
+    reduce = {"max": np.max, "mean": np.mean, "top2": lambda s: np.sort(s)[-2:].mean()}[aggregate]
+    expected_scores = np.array([reduce(s) for s in per_task])
     got = Retriever(index, "dense", aggregate).search(query_text, k=7)
     expected = [index.tasks[i].task_id for i in np.argsort(-expected_scores, kind="stable")[:7]]
     assert [r.task_id for r in got] == expected
@@ -132,3 +143,18 @@ def test_python_api(index_dir: Path, tmp_path: Path) -> None:
     assert Selection.load(saved).keys == selection.keys
     with pytest.raises(ConfigError, match="not a task of the index"):
         query("anything", index=index_dir, exclude_source_of="no_such_task")
+
+
+@pytest.mark.parametrize("aggregate", ["mean", "top2"])
+def test_means_on_an_approximate_index_match_the_flat_pass(index: InstructionIndex, tmp_path, aggregate: str) -> None:
+    hnsw = InstructionIndex.load(
+        build_index(
+            small_tasks(), save_tiny_model(tmp_path / "enc", small_tasks()), tmp_path / "hnsw", factory="HNSW32"
+        )
+    )
+    assert not hnsw.exact and index.exact
+    text = "Answer the question about the passage and count the words."
+    grown = Retriever(hnsw, "dense", aggregate).search(text, k=7, guard=False)
+    flat = Retriever(index, "dense", aggregate).search(text, k=7, guard=False)
+    assert [r.task_id for r in grown] == [r.task_id for r in flat]
+    np.testing.assert_allclose([r.score for r in grown], [r.score for r in flat], atol=1e-5)

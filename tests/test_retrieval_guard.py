@@ -64,6 +64,7 @@ def test_tasks_without_examples_are_marked_and_can_be_skipped(cli, index_dir: Pa
 
 def test_python_api_guard_and_warning(index_dir: Path) -> None:
     from instr_select.retrieval import query
+    from instr_select.retrieval.defaults import DEFAULT_AGGREGATE
 
     with pytest.warns(UserWarning, match="have no examples to train on"):
         selection = query(ENTAIL, index=index_dir, k=3)
@@ -72,7 +73,7 @@ def test_python_api_guard_and_warning(index_dir: Path) -> None:
     with pytest.warns(UserWarning):
         unguarded = query(ENTAIL, index=index_dir, k=3, guard=False, aggregate="max")
     assert unguarded.tasks[0].key == "toy:rte_a" and unguarded.params["guard"] == {"on": False}
-    assert unguarded.params["aggregate"] == "max" and selection.params["aggregate"] == "mean"
+    assert unguarded.params["aggregate"] == "max" and selection.params["aggregate"] == DEFAULT_AGGREGATE
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         chosen = query(ENTAIL, index=index_dir, k=3, examples_only=True)

@@ -76,7 +76,7 @@ def _none(value: str | None) -> str | None:
 @click.option("--vocab-size", type=int, default=8000, show_default=True)
 @click.option("--dim", type=int, default=256, show_default=True)
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Tasks retrieved per query.")
-@click.option("--aggregate", type=click.Choice(["max", "mean", "vote"]), default="max", show_default=True)
+@click.option("--aggregate", type=click.Choice(["max", "mean", "top2", "vote"]), default="max", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @text_view_option("readable", "What encoders and BM25 see of each template: Jinja as words, or raw.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")

@@ -1,10 +1,13 @@
-"""From instruction hits to task rankings: ``max``, ``mean`` and ``vote`` aggregation.
+"""From instruction hits to task rankings: ``max``, ``mean``, ``top2`` and ``vote`` aggregation.
 
 Hits are instruction ids sorted by descending score. A ranking computed from the top hits only
 is exact when it provably cannot change with more hits; otherwise the caller asks for more.
 
 - ``max``: a task scores its best instruction (tasks in order of first appearance).
 - ``mean``: a task scores the mean over all its instructions (as in the InsTa paper).
+- ``top2``: a task scores the mean of its 2 best instructions: ``mean`` for a task of
+  one or two instructions, closer to ``max`` for a P3 dataset with many templates of which a few
+  match.
 - ``vote``: the top ``VOTE_DEPTH`` instructions vote for their task with linear rank weights
   (rank r gives ``(VOTE_DEPTH - r + 1) / VOTE_DEPTH``); tasks without votes follow by ``max``
   with score 0.
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AGGREGATES = ("max", "mean", "vote")
+AGGREGATES = ("max", "mean", "top2", "vote")
+MEANS = ("mean", "top2")  # aggregates that score a task from all its instructions (not from the hits alone)
 VOTE_DEPTH = 10
 
 
@@ -64,11 +68,27 @@ def rank_tasks(
         ranked = [RankedTask(t, votes[t], best[t]) for t in voted] + [RankedTask(t, 0.0, best[t]) for t in rest]
         done = complete or (len(ids) >= VOTE_DEPTH and len(first_tasks) >= k)
         return ranked[:k], done
-    if aggregate == "mean":
+    if aggregate in MEANS:
         means = mean_of(first_tasks) if len(first_tasks) else np.zeros(0, dtype=np.float32)
         by_mean = np.argsort(-means, kind="stable")
         ranked = [RankedTask(int(first_tasks[i]), float(means[i]), int(ids[first[i]])) for i in by_mean[:k]]
-        # a task not among the hits has every instruction below `floor`, so its mean is too
+        # a task not among the hits has every instruction below `floor`, so its mean (of any m) is too
         done = complete or (len(ranked) >= k and ranked[-1].score >= floor)
         return ranked, done
     raise ValueError(f"unknown aggregate {aggregate!r}")
+
+
+def reduce_scores(scores: np.ndarray, aggregate: str) -> float:
+    """One task's score from all its instruction scores (``mean``, or ``top2``: the mean of its best two)."""
+    return float(np.mean(np.sort(scores)[-2:] if aggregate == "top2" else scores))
+
+
+def task_scores(scores: np.ndarray, starts: np.ndarray, counts: np.ndarray, aggregate: str) -> np.ndarray:
+    """Every task's ``mean`` or ``top2`` score at once (task t holds ``scores[starts[t]:starts[t] + counts[t]]``)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if aggregate == "mean":
+        return np.add.reduceat(scores, starts) / counts
+    task = np.repeat(np.arange(len(starts)), counts)
+    ordered = scores[np.lexsort((-scores, task))]  # each task's range, best first
+    second = ordered[np.where(counts > 1, starts + 1, starts)]
+    return (ordered[starts] + second) / 2

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from instr_select.errors import ConfigError
-from instr_select.retrieval.aggregate import AGGREGATES, RankedTask, rank_tasks
+from instr_select.retrieval.aggregate import AGGREGATES, MEANS, RankedTask, rank_tasks, reduce_scores, task_scores
 from instr_select.retrieval.answer_fit import FIT_DEPTH, check_answer_fit, rerank
 from instr_select.selection import SelectedTask
 
@@ -59,7 +59,7 @@ class GuardHit:
 class Retriever:
     """Task retrieval over an :class:`~instr_select.index.InstructionIndex`.
 
-    ``method``: dense | bm25 | hybrid; ``aggregate``: max | mean | vote (see ``aggregate.py``);
+    ``method``: dense | bm25 | hybrid; ``aggregate``: max | mean | top2 | vote (see ``aggregate.py``);
     ``answer_fit``: the weight of the answer-length re-ranking (see ``answer_fit.py``; 0: none).
     """
 
@@ -172,22 +172,24 @@ class Retriever:
             return allowed
         return allowed & self.allowed_mask(None, {hit.source_key}, {hit.task})
 
-    def _mean_of(self, scores_of: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    def _mean_of(
+        self, scores_of: Callable[[np.ndarray], np.ndarray], aggregate: str
+    ) -> Callable[[np.ndarray], np.ndarray]:
         def mean_of(tasks: np.ndarray) -> np.ndarray:
             out = np.empty(len(tasks), dtype=np.float32)
             for i, task in enumerate(tasks.tolist()):
                 start = self._starts[task]
-                out[i] = float(np.mean(scores_of(np.arange(start, start + self._counts[task]))))
+                out[i] = reduce_scores(scores_of(np.arange(start, start + self._counts[task])), aggregate)
             return out
 
         return mean_of
 
     def _dense(self, query: np.ndarray, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
         index = self.index
-        if aggregate == "mean" and index.exact:
-            return self._dense_mean_exact(query, allowed, k)
+        if aggregate in MEANS and index.exact:
+            return self._dense_mean_exact(query, allowed, k, aggregate)
         total = len(index)
-        mean_of = self._mean_of(lambda ids: index.instruction_scores(query, ids))
+        mean_of = self._mean_of(lambda ids: index.instruction_scores(query, ids), aggregate)
         m = min(total, max(64, 4 * k))
         while True:
             scores, ids = index.dense_hits(query[None, :], m)
@@ -196,12 +198,12 @@ class Retriever:
                 return ranked
             m = min(total, m * 4)
 
-    def _dense_mean_exact(self, query: np.ndarray, allowed: np.ndarray, k: int) -> list[RankedTask]:
-        """``mean`` over a flat index: every task's mean at once (one product, one reduceat). The
-        growing hit list of ``rank_tasks`` would compute means task by task, thousands of them
-        when the top k means lie below the best hits' floor."""
+    def _dense_mean_exact(self, query: np.ndarray, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
+        """``mean`` or ``top2`` over a flat index: every task's score at once (one product). The
+        growing hit list of ``rank_tasks`` would compute them task by task, thousands of them
+        when the top k lie below the best hits' floor."""
         scores = np.asarray(self.index.vectors) @ query
-        means = np.add.reduceat(scores.astype(np.float64), self._starts) / self._counts
+        means = task_scores(scores, self._starts, self._counts, aggregate)
         candidates = np.flatnonzero(allowed)
         order = candidates[np.argsort(-means[candidates], kind="stable")[:k]]
         out = []
@@ -214,7 +216,7 @@ class Retriever:
     def _bm25(self, text: str, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
         scores = self.index.bm25.scores(text)
         order = np.argsort(-scores, kind="stable")
-        mean_of = self._mean_of(lambda ids: scores[ids])
+        mean_of = self._mean_of(lambda ids: scores[ids], aggregate)
         ranked, _ = rank_tasks(order, scores[order], self.index.instr_task, allowed, k, aggregate, mean_of, True)
         return ranked
 
