@@ -83,6 +83,12 @@ def answer_space(task: Task, max_examples: int = MAX_EXAMPLES, max_labels: int =
     return AnswerSpace("text", (), words)
 
 
+def answer_words(task: Task) -> float | None:
+    """The median words of ``task``'s answers (what answer fit compares), None when unknown."""
+    space = answer_space(task)
+    return None if space.kind == "unknown" else float(space.words)
+
+
 def category_line(task: Task) -> str:
     kept = [c for c in task.categories if c not in FORMAT_KEYWORDS]
     return f"Category: {', '.join(kept)}." if kept else ""

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_query import QUERY  # noqa: E402
 
-from instr_select.evaluation.candidates import candidate_table, prepare_splits, score_index  # noqa: E402
+from instr_select.evaluation.candidates import candidate_table, parse_method, prepare_splits, score_index  # noqa: E402
 
 # The child reports its own peak (VmHWM of its post-exec address space): ru_maxrss of a child forked
 # from this large process would count the parent's pages copied before exec.
@@ -117,13 +117,6 @@ def methods_of(base_methods: tuple[str, ...], aggregates: list[str], fits: list[
     return tuple(out)
 
 
-def _split_method(method: str) -> tuple[str, str, float]:
-    """``"dense mean fit 0.5"`` -> (dense, mean, 0.5)."""
-    words = method.split()
-    fit = float(words[words.index("fit") + 1]) if "fit" in words else 0.0
-    return words[0], words[1] if len(words) > 1 and words[1] != "fit" else "max", fit
-
-
 def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int, row: dict | None = None) -> dict:
     """Build (or reuse) the candidate's index and score the ``methods`` that ``row`` lacks."""
     from instr_select.index import InstructionIndex, build_index
@@ -131,7 +124,7 @@ def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int, row
     index_dir = out / "indexes" / name
     if (index_dir / "manifest.json").is_file():  # built by an interrupted run: reuse it and its build time
         build_s = json.loads((index_dir / "manifest.json").read_text())["extra"]["build_seconds"]
-        stale = all(t.answer_words is None for t in InstructionIndex.load(index_dir).tasks)
+        stale = not InstructionIndex.load(index_dir).records_answer_lengths
     if not (index_dir / "manifest.json").is_file() or stale:  # stale: built before answer lengths were recorded
         shutil.rmtree(index_dir, ignore_errors=True)
         started = time.perf_counter()
@@ -142,7 +135,7 @@ def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int, row
     scores = dict(row.get("scores", {}))
     for method in methods:
         if method not in scores:
-            base, aggregate, fit = _split_method(method)
+            base, aggregate, fit = parse_method(method)
             scores[method] = score_index(index, splits, base, aggregate=aggregate, answer_fit=fit)
     if "cold_query_s" in row:
         cold_s, cold_mb = row["cold_query_s"], row["query_peak_mb"]
@@ -174,7 +167,7 @@ def transfer_columns(encoder, methods, matrix_dir: Path, sides: dict, tasks: tup
     selector = {"dense": "instruction", "hybrid": "hybrid", "bm25": "bm25", "roe": "roe"}
     scores = {}
     for method in methods:
-        name, aggregate, fit = _split_method(method)
+        name, aggregate, fit = parse_method(method)
         scorer.config = replace(base, aggregate=aggregate, answer_fit=fit)
         scores[method] = scorer.scores(selector[name])
     out: dict = {method: {} for method in methods}

@@ -3,9 +3,10 @@
 Prints, for every held-out split of ``instr_select.evaluation.candidates`` (test part), the headline
 measure under setting A and setting B and the mean per-query difference B - A with a 95% bootstrap
 interval (scipy.stats.bootstrap, seeded), so "not worse, within its interval" can be read off.
-A setting is ``AGGREGATE[:ANSWER_FIT]`` (``max``, ``mean:0.5``).
+A setting is a method name of the candidate table (``instr_select.evaluation.candidates.parse_method``:
+``dense``, ``"dense top2 fit 0.5"``).
 
-    python scripts/compare_retrieval_settings.py runs/bench_retrieval/indexes/minilm_aligned_recipe max mean:0.5
+    python scripts/compare_retrieval_settings.py runs/bench_retrieval/indexes/minilm_aligned_recipe dense "dense top2 fit 0.5"
 
 The index must be one of ``scripts/bench_retrieval.py`` (built on the splits' index collection).
 """
@@ -20,18 +21,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def per_query(retriever, bench, queries, measure_name: str, k: int = 10) -> list[float]:
+def scores_of(retriever, bench, queries, measure_name: str, k: int = 10) -> list[float]:
     """The measure of every query in ``queries`` (0 for a query with nothing retrieved)."""
-    import ir_measures
-
     from instr_select.evaluation.retrieval_eval import run_benchmark
-    from instr_select.evaluation.trec import doc_id
+    from instr_select.evaluation.trec import doc_id, per_query
 
     run = run_benchmark(retriever, bench, k)
     qrels = {q.query_id: {doc_id(key): v for key, v in q.relevant.items()} for q in queries}
-    sub = {q.query_id: run.get(q.query_id) or {"-": 0.0} for q in queries}
-    found = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.parse_measure(measure_name)], qrels, sub)}
-    return [float(found.get(q.query_id, 0.0)) for q in queries]
+    return per_query(qrels, {q.query_id: run.get(q.query_id, {}) for q in queries}, [measure_name])[measure_name]
 
 
 def main() -> None:
@@ -45,13 +42,13 @@ def main() -> None:
     import numpy as np
     from scipy.stats import bootstrap
 
-    from instr_select.evaluation.candidates import HEADLINE, prepare_splits
+    from instr_select.evaluation.candidates import HEADLINE, parse_method, prepare_splits
     from instr_select.index import InstructionIndex
     from instr_select.retrieval import Retriever
 
     def retriever(setting: str) -> Retriever:
-        aggregate, _, fit = setting.partition(":")
-        return Retriever(index, "dense", aggregate, float(fit or 0))
+        method, aggregate, fit = parse_method(setting)
+        return Retriever(index, method, aggregate, fit)
 
     splits = prepare_splits(seed=args.seed)
     index = InstructionIndex.load(args.index)
@@ -61,7 +58,7 @@ def main() -> None:
     for bench in splits.benchmarks:
         queries = splits.part(bench, "test")
         name = HEADLINE[bench.name]
-        a, b = (np.array(per_query(r, bench, queries, name)) for r in (first, second))
+        a, b = (np.array(scores_of(r, bench, queries, name)) for r in (first, second))
         diff = b - a
         low, high = bootstrap((diff,), np.mean, n_resamples=10_000, random_state=args.seed).confidence_interval
         print(f"| {bench.name} ({len(queries)}) | {name} | {a.mean():.4f} | {b.mean():.4f} "

@@ -167,3 +167,11 @@ def test_a_version_1_index_still_loads_and_add_brings_it_to_version_2(tmp_path: 
     add_to_index(out, TaskCollection([_task("more", "Name the capital.", ["Paris"] * 3)]))
     added = InstructionIndex.load(out)
     assert added.manifest.format_version == FORMAT_VERSION == 2 and added.tasks[-1].answer_words == 1.0
+
+
+def test_query_help_names_the_defaults(cli) -> None:
+    from instr_select.retrieval.defaults import ANSWER_FIT, DEFAULT_AGGREGATE
+
+    # the help text cannot import the defaults (that would load numpy for --help), so it repeats them
+    text = " ".join(cli("query", "--help").out.split())
+    assert f"default: {DEFAULT_AGGREGATE}," in text and f"default: {ANSWER_FIT:g}," in text

@@ -95,10 +95,9 @@ def _build(sources, out, encoder, factory, add, seed, text_view, data_dir, lenie
             from instr_select.textview import DEFAULT_TEXT_VIEW, view_all
 
             text_view = text_view or DEFAULT_TEXT_VIEW
-            from instr_select.cards import card_lines, carded
+            from instr_select.index.store import carded_texts, task_records
 
-            lines = {task.key: card_lines(task, cards) if cards else None for task in tasks}
-            texts = view_all([carded(text, lines[task.key]) for task in tasks for text in task.instructions], text_view)
+            texts = view_all(carded_texts(*task_records(tasks, cards=cards)), text_view)  # what will be embedded
             model = build_static_encoder(texts, seed=seed)
         path = build(tasks, model, out, factory=factory, command=command_line(), text_view=text_view, cards=cards)
         verb = "indexed"

@@ -279,14 +279,20 @@ COLUMNS = (
 )
 
 
-def method_label(name: str, method: str) -> str:
-    """A candidate table row's name: ``dense`` is the candidate itself, ``hybrid`` adds BM25; a method
-    ``"<dense|hybrid> [AGGREGATE] [fit W]"`` adds its aggregate and the answer-fit re-ranking of weight W."""
+def parse_method(method: str) -> tuple[str, str, float]:
+    """A candidate table's method name -> (retriever, aggregate, answer-fit weight):
+    ``"dense"`` -> (dense, max, 0); ``"hybrid top2 fit 0.5"`` -> (hybrid, top2, 0.5)."""
     base, *rest = method.split()
+    fit = float(rest[rest.index("fit") + 1]) if "fit" in rest else 0.0
+    return base, rest[0] if rest and rest[0] != "fit" else "max", fit
+
+
+def method_label(name: str, method: str) -> str:
+    """A candidate table row's name: ``dense`` is the candidate itself, ``hybrid`` adds BM25, then
+    the aggregate other than ``max`` and the answer-fit weight (see :func:`parse_method`)."""
+    base, aggregate, fit = parse_method(method)
     label = name if base == "dense" else f"{name} + bm25 (hybrid)"
-    aggregate = rest[0] if rest and rest[0] != "fit" else ""
-    fit = rest[rest.index("fit") + 1] if "fit" in rest else ""
-    return label + (f", {aggregate}" if aggregate else "") + (f", answer fit {fit}" if fit else "")
+    return label + (f", {aggregate}" if aggregate != "max" else "") + (f", answer fit {fit:g}" if fit else "")
 
 
 def candidate_table(

@@ -29,18 +29,23 @@ def write_run(path: Path, run: Run, system: str) -> None:
                 handle.write(f"{qid} Q0 {doc} {rank} {score:.6f} {system}\n")
 
 
+def per_query(qrels: Qrels, run: Run, names: Sequence[str]) -> dict[str, list[float]]:
+    """Each ir-measures metric for every query of ``qrels``, in its order (0 for a query with no retrieved task)."""
+    import ir_measures
+
+    measures = [ir_measures.parse_measure(name) for name in names]
+    found: dict[str, dict[str, float]] = {str(m): {} for m in measures}
+    for metric in ir_measures.iter_calc(measures, qrels, run):
+        found[str(metric.measure)][metric.query_id] = metric.value
+    return {name: [values.get(q, 0.0) for q in qrels] for name, values in found.items()}
+
+
 def measure(qrels: Qrels, run: Run, names: Sequence[str]) -> dict[str, float]:
     """Aggregate ir-measures metrics (e.g. ``Success@1``, ``RR@10``, ``R@5``, ``nDCG@10``) over all queries.
 
     A query with no retrieved task counts as 0 (it is given an empty ranking, not dropped).
     """
-    import ir_measures
-
-    measures = [ir_measures.parse_measure(name) for name in names]
-    per_query: dict[str, dict[str, float]] = {str(m): {} for m in measures}
-    for metric in ir_measures.iter_calc(measures, qrels, run):
-        per_query[str(metric.measure)][metric.query_id] = metric.value
-    return {name: sum(per_query[name].get(q, 0.0) for q in qrels) / max(1, len(qrels)) for name in per_query}
+    return {name: sum(values) / max(1, len(values)) for name, values in per_query(qrels, run, names).items()}
 
 
 def read_back(qrels_path: Path, run_path: Path, names: Sequence[str]) -> dict[str, float]:

@@ -25,11 +25,6 @@ SMALL_BATCH = 16  # queries searched on one thread
 SAME_TEXT_SCORE = 0.99
 
 
-def answer_words(space) -> float | None:
-    """A task table's ``answer_words`` for an :class:`~instr_select.cards.AnswerSpace` (None: unknown)."""
-    return None if space.kind == "unknown" else float(space.words)
-
-
 def carded_texts(records: Sequence[TaskRecord], texts: Sequence[str], first_id: int = 0) -> list[str]:
     """Every instruction (ids from ``first_id``) followed by its task's card (as is when the records carry none)."""
     from instr_select.cards import carded
@@ -46,7 +41,7 @@ def task_records(
 
     ``cards``: the card fields each record carries (instr_select.cards); none: records without a card.
     """
-    from instr_select.cards import answer_space, card_lines, check_fields
+    from instr_select.cards import answer_words, card_lines, check_fields
 
     fields = check_fields(cards)
     records, texts = [], []
@@ -63,7 +58,7 @@ def task_records(
                 next_id,
                 len(task.instructions),
                 task.has_example_loader,
-                answer_words(answer_space(task)),
+                answer_words(task),
                 card_lines(task, fields) if fields else None,
             )
         )
@@ -128,6 +123,11 @@ class InstructionIndex:
     @property
     def dim(self) -> int:
         return self.manifest.dim
+
+    @property
+    def records_answer_lengths(self) -> bool:
+        """Whether any task records its answer length (what answer fit needs; indexes of format 1 do not)."""
+        return any(task.answer_words is not None for task in self.tasks)
 
     @property
     def meta_datasets(self) -> list[str]:

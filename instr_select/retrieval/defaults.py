@@ -19,4 +19,4 @@ def resolve_answer_fit(weight: float | None, index) -> float:
     """``weight`` as given; None: ``ANSWER_FIT`` when ``index`` records answer lengths, else 0."""
     if weight is not None:
         return weight
-    return ANSWER_FIT if any(task.answer_words is not None for task in index.tasks) else 0.0
+    return ANSWER_FIT if index.records_answer_lengths else 0.0

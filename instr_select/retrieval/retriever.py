@@ -70,7 +70,7 @@ class Retriever:
             raise ConfigError(f"unknown aggregate {aggregate!r} (choose one of: {', '.join(AGGREGATES)})")
         self.index, self.method, self.aggregate = index, method, aggregate
         self.answer_fit = check_answer_fit(answer_fit)
-        if self.answer_fit and all(t.answer_words is None for t in index.tasks):
+        if self.answer_fit and not index.records_answer_lengths:
             raise ConfigError(
                 "this index records no answer lengths (no task has examples or answer_choices, or it was built "
                 "before they were recorded), so --answer-fit cannot re-rank it: pass --answer-fit 0 or rebuild it"
