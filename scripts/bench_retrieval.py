@@ -92,16 +92,25 @@ def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple
     from instr_select.index.default import alignment_config, read_recipe
 
     setting, _, weight = spec.partition("@")
-    folder = out / "encoders" / f"{base}-{setting}-{weight or '0'}"
+    recipe = read_recipe(base)[0] if setting == "recipe" else None
+    folder = out / "encoders" / f"{base}-{setting}{recipe_tag(base, setting)}-{weight or '0'}"
     started = time.perf_counter()
     if folder.is_dir():  # trained before (e.g. by the sweep): its own recorded training time
         return folder, json.loads((folder / "training_info.json").read_text())["seconds"]
-    if setting == "recipe":
-        config, _ = alignment_config(read_recipe(base)[0])
+    if recipe:
+        config, _ = alignment_config(recipe)
     else:
         config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
     train_encoder(splits.train, base, folder, config, progress=lambda line: None)
     return folder, time.perf_counter() - started
+
+
+def recipe_tag(base: str, setting: str | None) -> str:
+    """``-HASH`` of the packaged recipe for a ``recipe`` candidate (so a changed recipe is aligned,
+    indexed and scored anew), else nothing."""
+    from instr_select.index.default import read_recipe, recipe_hash
+
+    return f"-{recipe_hash(read_recipe(base)[0])[:8]}" if setting and setting.split("@")[0] == "recipe" else ""
 
 
 def methods_of(base_methods: tuple[str, ...], aggregates: list[str], fits: list[float]) -> tuple[str, ...]:
@@ -216,7 +225,8 @@ def main() -> None:
     plan += [(f"{spec.split('=')[0]} aligned {spec.split('=')[1]}", *spec.split("=", 1)) for spec in args.align]
     rows: dict[str, dict] = {}
     for name, base, setting in plan:
-        cache = out / "scores" / f"{name.replace(' ', '_')}.json"
+        stem = name.replace(" ", "_") + recipe_tag(base, setting)
+        cache = out / "scores" / f"{stem}.json"
         base_methods = ("dense", "hybrid", "bm25") if not rows else ("dense", "hybrid")
         methods = methods_of(base_methods, args.aggregate, args.answer_fit)
         row = json.loads(cache.read_text()) if cache.is_file() and not args.fresh else {}
@@ -230,7 +240,7 @@ def main() -> None:
                 (base, 0.0) if setting is None else aligned_encoder(base, setting, splits, out, args.seed)
             )
             if missing or untimed:
-                row = evaluate(name.replace(" ", "_"), encoder, splits, out, methods, args.cold_runs, row)
+                row = evaluate(stem, encoder, splits, out, methods, args.cold_runs, row)
                 row.setdefault("align_s", round(align_s, 1))
             if moved:
                 row["transfer"] = {**row.get("transfer", {}), **transfer_columns(encoder, tuple(moved), *transfer)}

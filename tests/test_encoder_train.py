@@ -123,6 +123,11 @@ def test_saved_aligned_model_is_the_trained_one(tmp_path):
         {"mnrl_directions": "x"},
         {"pre_tokenizer": "x"},
         {"pairs_per_instruction": 0},
+        {"length_chunks": 0},
+        {"task_group_repeats": 0},
+        {"task_groups": "bbh:snarks"},
+        {"task_groups": [["bbh:snarks"]]},
+        {"task_groups": [["bbh:snarks", 3]]},
     ],
 )
 def test_bad_config(kwargs):
@@ -159,3 +164,38 @@ def test_cli_single_instruction_tasks_exit_2(cli, tmp_path):
     rows = [{"task_id": f"t{i}", "instruction": f"do thing number {i}", "source": f"s{i}"} for i in range(5)]
     result = cli("train-encoder", _jsonl_source(tmp_path, rows), "--out", str(tmp_path / "o"))
     assert result.code == 2 and "no positive pairs" in result.err and "Traceback" not in result.err
+
+
+def test_task_groups_add_positive_pairs_across_tasks(tmp_path):
+    """Listed task groups become extra positives (each copy under its own key); the pairs are trained on."""
+    from instr_select.encoder import AlignConfig, train_encoder
+    from instr_select.encoder.pairs import listed_groups, mnrl_pairs
+
+    tasks = toy_tasks(per_task=3)
+    groups = listed_groups(tasks, [["toy:sentiment", "toy:nli"]], repeats=2)
+    assert [g.key for g in groups] == ["listed:0:0", "listed:0:1"]
+    assert groups[0].texts == tasks.get("toy:sentiment").instructions + tasks.get("toy:nli").instructions
+    pairs = mnrl_pairs(groups, per_instruction=1)
+    crossing = [
+        (a, p) for a, p in zip(pairs["anchor"], pairs["positive"], strict=True)
+        if (a in tasks.get("toy:sentiment").instructions) != (p in tasks.get("toy:sentiment").instructions)
+    ]  # fmt: skip
+    assert crossing  # some positives pair one task's instruction with the other's
+
+    base = dict(
+        epochs=1, batch_size=4, vocab_size=200, dim=16, dev_fraction=0, group_by="task", pairs_per_instruction=1
+    )
+    plain = json.loads(
+        (train_encoder(tasks, None, tmp_path / "a", AlignConfig(**base)) / "training_info.json").read_text()
+    )
+    config = AlignConfig(**base, task_groups=[["toy:sentiment", "toy:nli"]], task_group_repeats=2)
+    info = json.loads((train_encoder(tasks, None, tmp_path / "b", config) / "training_info.json").read_text())
+    assert info["pairs"]["pairs"] == plain["pairs"]["pairs"] + 2 * 6  # two copies of a 6-instruction group
+    assert info["config"]["task_groups"] == [["toy:sentiment", "toy:nli"]]
+
+
+def test_task_groups_naming_unknown_tasks_is_a_config_error():
+    from instr_select.encoder.pairs import listed_groups
+
+    with pytest.raises(ConfigError, match="niv2:nope"):
+        listed_groups(toy_tasks(), [["toy:sentiment", "niv2:nope"]])

@@ -16,7 +16,7 @@ from itertools import combinations
 
 import numpy as np
 
-from instr_select.errors import DataError
+from instr_select.errors import ConfigError, DataError
 from instr_select.tasks import TaskCollection
 
 
@@ -70,6 +70,23 @@ def positive_groups(tasks: TaskCollection, by: str = "source") -> list[Group]:
             if text not in group.texts:
                 group.texts.append(text)
     return list(groups.values())
+
+
+def listed_groups(tasks: TaskCollection, task_groups: Sequence[Sequence[str]], repeats: int = 1) -> list[Group]:
+    """Extra positive groups named by task keys (e.g. a target with the sources that transfer to it),
+    each ``repeats`` times under its own key (so the batch sampler spreads the copies over batches)."""
+    by_key = {task.key: task for task in tasks}
+    unknown = sorted({key for keys in task_groups for key in keys if key not in by_key})
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        raise ConfigError(
+            f"task_groups names tasks that are not in the sources: {shown} (give keys like niv2:task363_sst2)"
+        )
+    groups = []
+    for number, keys in enumerate(task_groups):
+        texts = list(dict.fromkeys(text for key in keys for text in by_key[key].instructions))
+        groups += [Group(f"listed:{number}:{copy}", texts, list(keys)) for copy in range(repeats)]
+    return groups
 
 
 def split_dev(groups: Sequence[Group], dev_fraction: float = 0.1, min_size: int = 3, seed: int = 0) -> DevSplit:

@@ -18,6 +18,7 @@ from instr_select.encoder.pairs import (
     GROUPINGS,
     Group,
     insta_pairs,
+    listed_groups,
     mnrl_pairs,
     positive_groups,
     require_pairs,
@@ -67,6 +68,9 @@ class AlignConfig:
     text_view: str = DEFAULT_TEXT_VIEW  # what the encoder sees of each instruction (instr_select.textview)
     base_weight: float = 0.0  # keep this share of the base model: weights = w * base + (1 - w) * aligned
     max_seq_length: int | None = None  # truncate a transformer base's inputs (saved with the model); None: its own
+    length_chunks: int = 4  # mnrl: embed each batch column in this many groups of similar length (less padding)
+    task_groups: list[list[str]] | None = None  # extra positive groups, by task key (pairs.listed_groups)
+    task_group_repeats: int = 1  # copies of each task group per epoch
 
     def validate(self) -> None:
         if self.recipe not in RECIPES:
@@ -96,6 +100,18 @@ class AlignConfig:
             raise ConfigError(f"dev_fraction must be in [0, 1), not {self.dev_fraction}")
         if self.pairs_per_instruction < 1:
             raise ConfigError(f"--positives must be 1 or more, not {self.pairs_per_instruction}")
+        groups = self.task_groups
+        if groups is not None and not (
+            isinstance(groups, list)
+            and all(isinstance(g, list) and len(g) >= 2 and all(isinstance(k, str) for k in g) for g in groups)
+        ):
+            raise ConfigError(
+                'task_groups must be a list of task-key lists of 2 or more (e.g. [["bbh:snarks", "niv2:task363_sst2"]])'
+            )
+        if self.task_group_repeats < 1:
+            raise ConfigError(f"task_group_repeats must be 1 or more, not {self.task_group_repeats}")
+        if self.length_chunks < 1:
+            raise ConfigError(f"length_chunks must be 1 or more, not {self.length_chunks}")
         if self.max_seq_length is not None and self.max_seq_length < 8:
             raise ConfigError(f"max_seq_length must be 8 or more, not {self.max_seq_length}")
         if self.vocab_size < 100 or self.dim < 2:
@@ -181,6 +197,8 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
     started = time.time()
     tasks = view_tasks(tasks, config.text_view)  # the index applies the same view to instructions and queries
     groups = positive_groups(tasks, config.group_by)
+    if config.task_groups:
+        groups += listed_groups(tasks, config.task_groups, config.task_group_repeats)
     require_pairs(groups)
     split = split_dev(groups, config.dev_fraction, seed=config.seed)
     require_pairs(split.groups)
@@ -203,9 +221,12 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
         columns = mnrl_pairs(split.groups, config.pairs_per_instruction, config.seed)
         group_of = columns.pop("group")
         dataset = Dataset.from_dict(columns)
-        loss = losses.MultipleNegativesRankingLoss(model, directions=MNRL_DIRECTIONS[config.mnrl_directions])
+        from instr_select.encoder.losses import LengthChunkedMNRL
         from instr_select.encoder.sampler import NoDuplicateGroupsBatchSampler
 
+        loss = LengthChunkedMNRL(
+            model, length_chunks=config.length_chunks, directions=MNRL_DIRECTIONS[config.mnrl_directions]
+        )
         sampler: Any = functools.partial(NoDuplicateGroupsBatchSampler, groups=group_of)
         pair_stats = {"pairs": len(dataset)}
     else:
