@@ -92,13 +92,12 @@ def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple
     from instr_select.index.default import alignment_config, read_recipe
 
     setting, _, weight = spec.partition("@")
-    recipe = read_recipe(base)[0] if setting == "recipe" else None
     folder = out / "encoders" / f"{base}-{setting}{recipe_tag(base, setting)}-{weight or '0'}"
     started = time.perf_counter()
     if folder.is_dir():  # trained before (e.g. by the sweep): its own recorded training time
         return folder, json.loads((folder / "training_info.json").read_text())["seconds"]
-    if recipe:
-        config, _ = alignment_config(recipe)
+    if setting == "recipe":
+        config, _ = alignment_config(read_recipe(base)[0])
     else:
         config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
     train_encoder(splits.train, base, folder, config, progress=lambda line: None)

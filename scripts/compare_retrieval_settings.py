@@ -2,7 +2,8 @@
 
 Prints, for every held-out split of ``instr_select.evaluation.candidates`` (test part), the headline
 measure under setting A and setting B and the mean per-query difference B - A with a 95% bootstrap
-interval (scipy.stats.bootstrap, seeded), so "not worse, within its interval" can be read off.
+interval (``instr_select.compare.stats.bootstrap_interval``, seeded, as in every selector comparison),
+so "not worse, within its interval" can be read off.
 A setting is a method name of the candidate table (``instr_select.evaluation.candidates.parse_method``:
 ``dense``, ``"dense top2 fit 0.5"``).
 
@@ -40,8 +41,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import numpy as np
-    from scipy.stats import bootstrap
 
+    from instr_select.compare.stats import bootstrap_interval
     from instr_select.evaluation.candidates import HEADLINE, parse_method, prepare_splits
     from instr_select.index import InstructionIndex
     from instr_select.retrieval import Retriever
@@ -60,7 +61,7 @@ def main() -> None:
         name = HEADLINE[bench.name]
         a, b = (np.array(scores_of(r, bench, queries, name)) for r in (first, second))
         diff = b - a
-        low, high = bootstrap((diff,), np.mean, n_resamples=10_000, random_state=args.seed).confidence_interval
+        low, high = bootstrap_interval(diff.tolist(), seed=args.seed)
         print(f"| {bench.name} ({len(queries)}) | {name} | {a.mean():.4f} | {b.mean():.4f} "
               f"| {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}] |")  # fmt: skip
 

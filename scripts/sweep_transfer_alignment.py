@@ -132,11 +132,11 @@ def main() -> None:
     results["test"] = {"groups": groups, "default": ndcg_regret(default, sides["test"]),
                        "transfer": ndcg_regret(folder, sides["test"])}  # fmt: skip
     import numpy as np
-    from scipy.stats import bootstrap
+
+    from instr_select.compare.stats import bootstrap_interval
 
     diff = np.subtract(results["test"]["transfer"]["per_target_ndcg"], results["test"]["default"]["per_target_ndcg"])
-    ci = bootstrap((diff,), np.mean, confidence_level=0.95, random_state=0).confidence_interval
-    results["test"]["paired_ndcg"] = {"mean": float(diff.mean()), "ci95": [float(ci.low), float(ci.high)]}
+    results["test"]["paired_ndcg"] = {"mean": float(diff.mean()), "ci95": list(bootstrap_interval(diff.tolist()))}
     (out / f"results-seed{base_config.seed}.json").write_text(json.dumps(results, indent=1))
 
     lines = ["| part | targets | default recipe NDCG | + transfer positives NDCG | default Regret@5 | + transfer Regret@5 |",

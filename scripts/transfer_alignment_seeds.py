@@ -53,7 +53,7 @@ def main() -> None:
     truth = matrix.transfer("nll")
     columns = {side: view_columns(matrix, "nll", members) for side, members in sides.items()}
 
-    def means(values) -> dict[str, float]:
+    def means(values) -> dict[str, float]:  # means only: score_selectors' paired tests cost seconds per candidate
         return {f"{side} {m}": statistics.fmean(metric(m, values[:, j], truth[:, j], args.k) for j in cols)
                 for side, cols in columns.items() for m in ("ndcg", "regret")}  # fmt: skip
 

@@ -51,6 +51,10 @@ def test_pretrained_base_without_alignment(tmp_path):
     assert index.manifest.extra["recipe_hash"] == report.recipe_hash and len(index.texts) == report.instructions
     assert build_default(out=tmp_path / "index", recipe=recipe).up_to_date
     assert not list(tmp_path.glob(".index-encoder-*"))  # nothing trained
+    manifest = tmp_path / "index" / "manifest.json"  # an index of the older format (no answer lengths) is rebuilt
+    manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"format_version": 1}))
+    assert not build_default(out=tmp_path / "index", recipe=recipe).up_to_date
+    assert InstructionIndex.load(tmp_path / "index").manifest.format_version == 2
 
 
 @pytest.mark.parametrize(

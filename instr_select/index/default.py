@@ -76,20 +76,16 @@ def recipe_hash(recipe: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
-def records_answer_lengths(out: Path) -> bool:
-    """Whether the index at ``out`` records its tasks' answer lengths (indexes built before do not)."""
-    try:
-        with (out / "tasks.jsonl").open(encoding="utf-8") as handle:
-            return "answer_words" in json.loads(handle.readline())
-    except (OSError, ValueError, TypeError):
-        return False
+def up_to_date(out: Path, digest: str) -> bool:
+    """Whether the index at ``out`` was built from the recipe of hash ``digest`` in this version's
+    index format (an older format, e.g. one without answer lengths, is rebuilt)."""
+    from instr_select.index.manifest import FORMAT_VERSION, MANIFEST_FILE
 
-
-def existing_hash(out: Path) -> str | None:
     try:
-        return json.loads((out / "manifest.json").read_text())["extra"]["recipe_hash"]
+        manifest = json.loads((out / MANIFEST_FILE).read_text())
+        return manifest["extra"]["recipe_hash"] == digest and manifest["format_version"] == FORMAT_VERSION
     except (OSError, KeyError, TypeError, json.JSONDecodeError):
-        return None
+        return False
 
 
 def _base_model(name: str | None) -> str | None:
@@ -129,7 +125,7 @@ def build_default(
     recipe_data, origin = read_recipe(recipe)
     digest = recipe_hash(recipe_data)
     out = Path(out) if out is not None else default_index_dir()
-    if not force and existing_hash(out) == digest and records_answer_lengths(out):
+    if not force and up_to_date(out, digest):
         return BuildReport(out, digest, up_to_date=True)
     started = time.perf_counter()
     tasks = load_sources(recipe_data["sources"], data_dir=data_dir)

@@ -1,7 +1,8 @@
 """The retrieval settings of ``instr-select query`` and ``query()`` unless told otherwise.
 
 Chosen on the default transfer matrix's dev targets by the rule of
-``scripts/sweep_transfer_retrieval.py`` (docs/retrieval.md#ranking-the-tasks-that-transfer):
+``scripts/sweep_transfer_retrieval.py``, the aligned candidates averaged over three alignment seeds
+(``scripts/transfer_alignment_seeds.py``; docs/retrieval.md#ranking-the-tasks-that-transfer):
 ``mean`` aggregation re-ranked by answer fit (``answer_fit.py``) with this weight. ``top2`` (the
 mean of a task's two best instructions) ranks every source of that matrix exactly as ``mean``
 (none has more than two instructions); between the two, the held-out splits' dev parts decided.
