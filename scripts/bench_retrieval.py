@@ -2,7 +2,8 @@
 
 Candidates: BM25; the pretrained encoders of the model registry (``minilm-static``,
 ``mpnet-static``, ``minilm``, ``mpnet``) unaligned and aligned (``--align BASE=SETTING[@W]``,
-settings of scripts/sweep_alignment.py, ``W`` the share of base weights kept), each dense and fused
+settings of scripts/sweep_alignment.py, ``recipe`` for the packaged recipe or a recipe file,
+``W`` the share of base weights kept), each dense and fused
 with BM25 (hybrid). Splits: instr_select.evaluation.candidates (unseen P3 templates counted by
 dataset, guard off; unseen NIV2 tasks against their categories; unseen BIG-bench tasks against
 their keywords); the table reports the test part, settings are chosen on the dev part.
@@ -84,32 +85,46 @@ def cold_query(index_dir: Path, runs: int) -> tuple[float, float]:
 def aligned_encoder(base: str, spec: str, splits, out: Path, seed: int) -> tuple[Path, float]:
     """Align ``base`` with a sweep setting on the training part only; ``@W`` keeps a share W of the base.
 
-    ``recipe``: the packaged recipe named after the base, exactly (``instr_select/recipes/BASE.json``).
+    ``recipe``: the packaged recipe named after the base, exactly (``instr_select/recipes/BASE.json``);
+    a path ending in ``.json``: that recipe file (e.g. ``scripts/recipes/minilm-shared-source.json``).
     """
+    from dataclasses import replace
+
     from sweep_alignment import SETTINGS
 
     from instr_select.encoder.train import AlignConfig, train_encoder
     from instr_select.index.default import alignment_config, read_recipe
 
     setting, _, weight = spec.partition("@")
-    folder = out / "encoders" / f"{base}-{setting}{recipe_tag(base, setting)}-{weight or '0'}"
+    label = Path(setting).stem if is_recipe_file(setting) else setting
+    folder = out / "encoders" / f"{base}-{label}{recipe_tag(base, setting)}-{weight or '0'}"
     started = time.perf_counter()
     if folder.is_dir():  # trained before (e.g. by the sweep): its own recorded training time
         return folder, json.loads((folder / "training_info.json").read_text())["seconds"]
-    if setting == "recipe":
-        config, _ = alignment_config(read_recipe(base)[0])
+    if setting == "recipe" or is_recipe_file(setting):
+        config, _ = alignment_config(read_recipe(setting if is_recipe_file(setting) else base)[0])
+        config = replace(config, base_weight=float(weight)) if weight else config
     else:
         config = AlignConfig(seed=seed, base_weight=float(weight or 0), **SETTINGS[setting])
     train_encoder(splits.train, base, folder, config, progress=lambda line: None)
     return folder, time.perf_counter() - started
 
 
+def is_recipe_file(setting: str) -> bool:
+    return setting.split("@")[0].endswith(".json")
+
+
 def recipe_tag(base: str, setting: str | None) -> str:
-    """``-HASH`` of the packaged recipe for a ``recipe`` candidate (so a changed recipe is aligned,
-    indexed and scored anew), else nothing."""
+    """``-HASH`` of the recipe of a ``recipe`` or recipe-file candidate (so a changed recipe is
+    aligned, indexed and scored anew), else nothing."""
     from instr_select.index.default import read_recipe, recipe_hash
 
-    return f"-{recipe_hash(read_recipe(base)[0])[:8]}" if setting and setting.split("@")[0] == "recipe" else ""
+    if not setting:
+        return ""
+    name = setting.split("@")[0]
+    if is_recipe_file(name):
+        return f"-{recipe_hash(read_recipe(name)[0])[:8]}"
+    return f"-{recipe_hash(read_recipe(base)[0])[:8]}" if name == "recipe" else ""
 
 
 def methods_of(base_methods: tuple[str, ...], aggregates: list[str], fits: list[float]) -> tuple[str, ...]:
@@ -143,8 +158,15 @@ def evaluate(name: str, encoder, splits, out: Path, methods, cold_runs: int, row
     scores = dict(row.get("scores", {}))
     for method in methods:
         if method not in scores:
-            base, aggregate, fit = parse_method(method)
-            scores[method] = score_index(index, splits, base, aggregate=aggregate, answer_fit=fit)
+            setting = parse_method(method)
+            scores[method] = score_index(
+                index,
+                splits,
+                setting.method,
+                aggregate=setting.aggregate,
+                answer_fit=setting.answer_fit,
+                normalise=setting.normalise,
+            )
     if "cold_query_s" in row:
         cold_s, cold_mb = row["cold_query_s"], row["query_peak_mb"]
     else:
@@ -175,9 +197,11 @@ def transfer_columns(encoder, methods, matrix_dir: Path, sides: dict, tasks: tup
     selector = {"dense": "instruction", "hybrid": "hybrid", "bm25": "bm25", "roe": "roe"}
     scores = {}
     for method in methods:
-        name, aggregate, fit = parse_method(method)
-        scorer.config = replace(base, aggregate=aggregate, answer_fit=fit)
-        scores[method] = scorer.scores(selector[name])
+        setting = parse_method(method)
+        if setting.normalise != "none":  # its statistics need the whole index, not the matrix's sources alone
+            raise SystemExit(f"{method}: normalised rankings of the matrix are scripts/sweep_score_normalisation.py's")
+        scorer.config = replace(base, aggregate=setting.aggregate, answer_fit=setting.answer_fit)
+        scores[method] = scorer.scores(selector[setting.method])
     out: dict = {method: {} for method in methods}
     for side, members in sides.items():
         report = score_selectors(matrix, scores, k=5, targets=members)["views"]["nll"]["selectors"]
@@ -221,7 +245,10 @@ def main() -> None:
     (out / "scores").mkdir(parents=True, exist_ok=True)
     splits = prepare_splits(seed=args.seed)
     plan = [(base, base, None) for base in args.bases]
-    plan += [(f"{spec.split('=')[0]} aligned {spec.split('=')[1]}", *spec.split("=", 1)) for spec in args.align]
+    for spec in args.align:
+        base, setting = spec.split("=", 1)
+        label = Path(setting.split("@")[0]).stem + setting[len(setting.split("@")[0]) :]
+        plan.append((f"{base} aligned {label}", base, setting))
     rows: dict[str, dict] = {}
     for name, base, setting in plan:
         stem = name.replace(" ", "_") + recipe_tag(base, setting)
@@ -230,7 +257,7 @@ def main() -> None:
         methods = methods_of(base_methods, args.aggregate, args.answer_fit)
         row = json.loads(cache.read_text()) if cache.is_file() and not args.fresh else {}
         if not {b.name for b in splits.benchmarks} <= set(row.get("scores", {}).get("dense", {})):
-            row = {}  # scored before a split existed
+            row.pop("scores", None)  # scored before a split existed: score again (the costs stay)
         missing = [m for m in methods if m not in row.get("scores", {})]
         moved = [m for m in methods if transfer is not None and m not in row.get("transfer", {})]
         untimed = "cold_query_s" not in row

@@ -1,15 +1,17 @@
-"""Two retrieval settings of one candidate index on the held-out splits: test means and the paired difference.
+"""Two retrieval settings, of one candidate index or of two, on the held-out splits: means and the paired difference.
 
-Prints, for every held-out split of ``instr_select.evaluation.candidates`` (test part), the headline
+Prints, for every held-out split of ``instr_select.evaluation.candidates`` (test part, or ``--part dev``
+where settings are chosen), the headline
 measure under setting A and setting B and the mean per-query difference B - A with a 95% bootstrap
 interval (``instr_select.compare.stats.bootstrap_interval``, seeded, as in every selector comparison),
 so "not worse, within its interval" can be read off.
 A setting is a method name of the candidate table (``instr_select.evaluation.candidates.parse_method``:
-``dense``, ``"dense top2 fit 0.5"``).
+``dense``, ``"dense top2 fit 0.5"``, ``"dense top2 fit 0.5 norm z"``).
 
     python scripts/compare_retrieval_settings.py runs/bench_retrieval/indexes/minilm_aligned_recipe dense "dense top2 fit 0.5"
 
-The index must be one of ``scripts/bench_retrieval.py`` (built on the splits' index collection).
+``--index-b`` scores setting B on another index (e.g. another recipe's: ``dense top2 fit 0.5`` twice).
+The indexes must be built on the splits' index collection, as ``scripts/bench_retrieval.py`` builds them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def main() -> None:
     parser.add_argument("a")
     parser.add_argument("b")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--part", choices=("dev", "test"), default="test")
+    parser.add_argument("--index-b", type=Path, default=None, help="score B on this index (default: INDEX)")
     args = parser.parse_args()
 
     import numpy as np
@@ -47,17 +51,21 @@ def main() -> None:
     from instr_select.index import InstructionIndex
     from instr_select.retrieval import Retriever
 
-    def retriever(setting: str) -> Retriever:
-        method, aggregate, fit = parse_method(setting)
-        return Retriever(index, method, aggregate, fit)
+    def retriever(index: InstructionIndex, name: str) -> Retriever:
+        setting = parse_method(name)
+        return Retriever(index, setting.method, setting.aggregate, setting.answer_fit, setting.normalise)
 
     splits = prepare_splits(seed=args.seed)
     index = InstructionIndex.load(args.index)
-    first, second = retriever(args.a), retriever(args.b)
-    print(f"| split (test) | measure | {args.a} | {args.b} | {args.b} - {args.a} [95% CI] |")
+    other = InstructionIndex.load(args.index_b) if args.index_b else index
+    if [t.key for t in other.tasks] != [t.key for t in index.tasks]:
+        raise SystemExit(f"{args.index_b} and {args.index} index different tasks: compare indexes of one collection")
+    first, second = retriever(index, args.a), retriever(other, args.b)
+    b_name = f"{args.b} ({args.index_b.name})" if args.index_b else args.b
+    print(f"| split ({args.part}) | measure | {args.a} | {b_name} | B - A [95% CI] |")
     print("| --- | --- | ---: | ---: | --- |")
     for bench in splits.benchmarks:
-        queries = splits.part(bench, "test")
+        queries = splits.part(bench, args.part)
         name = HEADLINE[bench.name]
         a, b = (np.array(scores_of(r, bench, queries, name)) for r in (first, second))
         diff = b - a

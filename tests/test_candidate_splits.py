@@ -17,7 +17,7 @@ def splits(data_dir: Path):
 def test_no_held_out_text_reaches_alignment(splits) -> None:
     benches = {b.name: b for b in splits.benchmarks}
     assert set(benches) == {
-        "p3-dataset", "niv2-category", "bigbench-keyword", "p3-mixed", "niv2-definition", "bbh-mixed"
+        "p3-dataset", "niv2-category", "bigbench-keyword", "p3-mixed", "niv2-definition", "bbh-mixed", "niv2-to-p3"
     }  # fmt: skip
     train_texts = {text for task in splits.train for text in task.instructions}
     index_texts = {(task.key, text) for task in splits.index for text in task.instructions}
@@ -70,6 +70,24 @@ def test_mixed_p3_queries_search_the_whole_index_with_every_task_of_their_datase
     assert splits.dev["p3-mixed"] == {
         "m" + q.query_id[1:] for q in single.queries if q.query_id in splits.dev["p3-dataset"]
     }
+
+
+def test_niv2_summaries_query_the_p3_tasks_of_their_unseen_source(splits) -> None:
+    bench = next(b for b in splits.benchmarks if b.name == "niv2-to-p3")
+    assert bench.meta_dataset is None and len(bench.queries) >= 30
+    by_key = {task.key: task for task in splits.index}
+    train_keys = {task.key for task in splits.train}
+    niv2_of = {}
+    for task in splits.index:
+        if task.meta_dataset == "niv2":
+            niv2_of.setdefault(task.source_key, set()).add(task.key)
+    for query in bench.queries:
+        task = by_key[query.task_key]
+        assert task.meta_dataset == "niv2" and query.text == task.instructions[0]
+        assert query.task_key not in train_keys and not set(query.exclude_keys) & train_keys  # unseen source
+        assert set(query.exclude_keys) == niv2_of[task.source_key]  # its own dataset's NIV2 tasks are left out
+        assert query.relevant and all(key.startswith("promptsource:") for key in query.relevant)
+        assert {by_key[key].source_key for key in query.relevant} == {task.source_key}
 
 
 def test_dev_and_test_parts_split_every_benchmark(splits, data_dir: Path) -> None:

@@ -128,6 +128,9 @@ def test_saved_aligned_model_is_the_trained_one(tmp_path):
         {"task_groups": "bbh:snarks"},
         {"task_groups": [["bbh:snarks"]]},
         {"task_groups": [["bbh:snarks", 3]]},
+        {"shared_source_repeats": -1},
+        {"shared_source_repeats": 1.5},
+        {"shared_source_repeats": True},
     ],
 )
 def test_bad_config(kwargs):
@@ -199,3 +202,34 @@ def test_task_groups_naming_unknown_tasks_is_a_config_error():
 
     with pytest.raises(ConfigError, match="niv2:nope"):
         listed_groups(toy_tasks(), [["toy:sentiment", "niv2:nope"]])
+
+
+def test_shared_source_groups_pair_meta_datasets(tmp_path):
+    """A source dataset in two meta-datasets becomes one extra group across them; one in a single
+    meta-dataset does not; the groups are trained on and recorded."""
+    from dataclasses import replace
+
+    from instr_select.encoder import AlignConfig, train_encoder
+    from instr_select.encoder.pairs import shared_source_groups
+    from instr_select.tasks import TaskCollection
+
+    toy = list(toy_tasks(per_task=3))
+    other = [replace(toy[0], meta_dataset="other", instructions=["Rate the feeling of the review."])]
+    tasks = TaskCollection(toy + other)
+    groups = shared_source_groups(tasks, repeats=2)
+    source = toy[0].source_key
+    assert [g.key for g in groups] == [f"shared:{source}:0", f"shared:{source}:1"]
+    assert groups[0].texts == other[0].instructions + toy[0].instructions  # tasks in key order
+    assert groups[0].task_keys == [other[0].key, toy[0].key]
+    assert shared_source_groups(TaskCollection(toy)) == []  # one meta-dataset: nothing to pair
+
+    base = dict(
+        epochs=1, batch_size=4, vocab_size=200, dim=16, dev_fraction=0, group_by="task", pairs_per_instruction=1
+    )
+    plain = json.loads(
+        (train_encoder(tasks, None, tmp_path / "a", AlignConfig(**base)) / "training_info.json").read_text()
+    )
+    config = AlignConfig(**base, shared_source_repeats=2)
+    info = json.loads((train_encoder(tasks, None, tmp_path / "b", config) / "training_info.json").read_text())
+    assert info["pairs"]["pairs"] == plain["pairs"]["pairs"] + 2 * 4  # two copies of a 4-instruction group
+    assert info["config"]["shared_source_repeats"] == 2

@@ -89,6 +89,23 @@ def listed_groups(tasks: TaskCollection, task_groups: Sequence[Sequence[str]], r
     return groups
 
 
+def shared_source_groups(tasks: TaskCollection, repeats: int = 1) -> list[Group]:
+    """One positive group per source dataset found in two or more meta-datasets, holding its
+    instructions in all of them (an NIV2 summary of an RTE task with the P3 RTE templates), each
+    ``repeats`` times under its own key. The within-meta-dataset groups never pair styles; these do."""
+    by_source: dict[str, list] = {}
+    for task in sorted(tasks, key=lambda t: t.key):
+        by_source.setdefault(task.source_key, []).append(task)
+    groups = []
+    for source, members in sorted(by_source.items()):
+        if len({task.meta_dataset for task in members}) < 2:
+            continue
+        texts = list(dict.fromkeys(text for task in members for text in task.instructions))
+        keys = [task.key for task in members]
+        groups += [Group(f"shared:{source}:{copy}", texts, keys) for copy in range(repeats)]
+    return groups
+
+
 def split_dev(groups: Sequence[Group], dev_fraction: float = 0.1, min_size: int = 3, seed: int = 0) -> DevSplit:
     """Hold out one instruction from a seeded ``dev_fraction`` of the groups with ``min_size`` or more."""
     eligible = [g.key for g in groups if len(g.texts) >= min_size]

@@ -22,6 +22,7 @@ from instr_select.encoder.pairs import (
     mnrl_pairs,
     positive_groups,
     require_pairs,
+    shared_source_groups,
     split_dev,
 )
 from instr_select.encoder.vocab import PRE_TOKENIZERS
@@ -71,6 +72,7 @@ class AlignConfig:
     length_chunks: int = 4  # mnrl: embed each batch column in this many groups of similar length (less padding)
     task_groups: list[list[str]] | None = None  # extra positive groups, by task key (pairs.listed_groups)
     task_group_repeats: int = 1  # copies of each task group per epoch
+    shared_source_repeats: int = 0  # copies of each cross-meta-dataset source group (pairs.shared_source_groups)
 
     def validate(self) -> None:
         if self.recipe not in RECIPES:
@@ -110,6 +112,9 @@ class AlignConfig:
             )
         if self.task_group_repeats < 1:
             raise ConfigError(f"task_group_repeats must be 1 or more, not {self.task_group_repeats}")
+        shared = self.shared_source_repeats
+        if isinstance(shared, bool) or not isinstance(shared, int) or shared < 0:
+            raise ConfigError(f"shared_source_repeats must be a whole number >= 0, not {shared!r}")
         if self.length_chunks < 1:
             raise ConfigError(f"length_chunks must be 1 or more, not {self.length_chunks}")
         if self.max_seq_length is not None and self.max_seq_length < 8:
@@ -199,6 +204,8 @@ def _train_locked(tasks, base, out: Path, config: AlignConfig, command, progress
     groups = positive_groups(tasks, config.group_by)
     if config.task_groups:
         groups += listed_groups(tasks, config.task_groups, config.task_group_repeats)
+    if config.shared_source_repeats:
+        groups += shared_source_groups(tasks, config.shared_source_repeats)
     require_pairs(groups)
     split = split_dev(groups, config.dev_fraction, seed=config.seed)
     require_pairs(split.groups)

@@ -1,6 +1,6 @@
 """Held-out splits that look like real use, and the evaluation of candidate encoders on them.
 
-Three query sets, each with a dev part (settings are chosen there) and a test part (reported):
+Query sets, each with a dev part (settings are chosen there) and a test part (reported):
 
 - ``p3-dataset``: one template of every promptsource dataset with 4+ templates is held out; it
   queries the P3 tasks and every subset of its dataset is relevant (guard off: a held-out template
@@ -15,6 +15,10 @@ Three query sets, each with a dev part (settings are chosen there) and a test pa
   meta-dataset at once); every task of the template's source dataset is relevant, in any
   meta-dataset (an NIV2 task made from RTE answers an RTE template). It measures whether
   scores of different meta-datasets are comparable, which the single-meta-dataset sets cannot.
+- ``niv2-to-p3``: the other direction, in the other style: each task of a held-out NIV2 source
+  dataset that P3 also has queries the whole index with its instruction (a catalog summary, plain
+  language); the P3 tasks of that dataset are relevant (nDCG@10) and the NIV2 tasks of that
+  dataset are left out. It measures whether a short plain instruction finds templates of its kind.
 
 Every candidate indexes the same collection (held-out P3 templates removed; every NIV2 and
 BIG-bench task present); alignment sees only ``Splits.train``, which holds no held-out text.
@@ -42,6 +46,7 @@ MEASURES = {
     "p3-mixed": ("Success@1", "RR@10"),
     "niv2-definition": ("nDCG@10",),
     "bbh-mixed": ("nDCG@10",),
+    "niv2-to-p3": ("nDCG@10",),
 }
 HEADLINE = {
     "p3-dataset": "Success@1",
@@ -50,6 +55,7 @@ HEADLINE = {
     "p3-mixed": "Success@1",
     "niv2-definition": "nDCG@10",
     "bbh-mixed": "nDCG@10",
+    "niv2-to-p3": "nDCG@10",
 }
 
 
@@ -146,6 +152,24 @@ def _bbh_queries(bbh: TaskCollection, bigbench: TaskCollection) -> list[Query]:
     return queries
 
 
+def _niv2_to_p3_queries(niv2: TaskCollection, held: set[str], p3: TaskCollection) -> list[Query]:
+    """Each task of a held-out NIV2 source that P3 also has: the P3 tasks of that source are
+    relevant, the NIV2 tasks of that source (the query's own included) are left out."""
+    p3_members: dict[str, set[str]] = {}
+    for task in p3:
+        p3_members.setdefault(task.source_key, set()).add(task.key)
+    niv2_members: dict[str, set[str]] = {}
+    for task in niv2:
+        niv2_members.setdefault(task.source_key, set()).add(task.key)
+    queries = []
+    for task in sorted(niv2, key=lambda t: t.key):
+        if task.source_key in held and task.source_key in p3_members and task.instructions:
+            relevant = dict.fromkeys(sorted(p3_members[task.source_key]), 1)
+            excluded = tuple(sorted(niv2_members[task.source_key]))
+            queries.append(Query(f"x{len(queries)}", task.instructions[0], task.key, relevant, excluded))
+    return queries
+
+
 def _without_definitions(tasks: TaskCollection) -> TaskCollection:
     """NIV2 task files reduced to their catalog summary (dropped when they have none)."""
     out = []
@@ -173,6 +197,7 @@ def prepare_splits(
     names = ("promptsource", "niv2", "bigbench", "bbh")
     sets = loaded or {name: load_source(name, data_dir=data_dir) for name in names}
     index, train, benchmarks = TaskCollection(), TaskCollection(), []
+    held_by_name: dict[str, set[str]] = {}
     p3 = sets.get("promptsource")
     if p3 is not None:
         p3_rest, held = hold_out_templates(p3, 4, seed)
@@ -187,7 +212,7 @@ def prepare_splits(
         tasks = sets.get(name)
         if tasks is None:
             continue
-        held_sources = _held_out_sources(tasks, fraction, seed, name)
+        held_sources = held_by_name[name] = _held_out_sources(tasks, fraction, seed, name)
         queries = _unseen_task_queries(tasks, held_sources, categories, prefix, per_task)
         benchmarks.append(Benchmark(bench_name, queries, MEASURES[bench_name], name))
         index += tasks
@@ -204,6 +229,10 @@ def prepare_splits(
         bbh = _bbh_queries(sets["bbh"], sets["bigbench"])
         if bbh:
             benchmarks.append(Benchmark("bbh-mixed", bbh, MEASURES["bbh-mixed"], None))
+    if p3 is not None and sets.get("niv2") is not None:
+        crossing = _niv2_to_p3_queries(sets["niv2"], held_by_name["niv2"], p3_rest)
+        if crossing:
+            benchmarks.append(Benchmark("niv2-to-p3", crossing, MEASURES["niv2-to-p3"], None))
     dev = {
         b.name: {q.query_id for q in b.queries if seeded(seed, "dev-part", q.task_key).random() < dev_fraction}
         for b in benchmarks
@@ -212,15 +241,22 @@ def prepare_splits(
 
 
 def score_index(
-    index, splits: Splits, method: str = "dense", k: int = 10, aggregate: str = "max", answer_fit: float = 0.0
+    index,
+    splits: Splits,
+    method: str = "dense",
+    k: int = 10,
+    aggregate: str = "max",
+    answer_fit: float = 0.0,
+    normalise: str = "none",
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{benchmark: {part (dev/test/all): {measure: value}}} for one index, retrieval method,
-    aggregate and answer-fit weight (instr_select.retrieval.answer_fit)."""
+    aggregate, answer-fit weight (instr_select.retrieval.answer_fit) and normalisation
+    (instr_select.retrieval.normalise)."""
     from instr_select.retrieval import Retriever
 
     if method != "bm25":
         _embed_queries_once(index, [q.text for b in splits.benchmarks for q in b.queries])
-    retriever = Retriever(index, method, aggregate, answer_fit)
+    retriever = Retriever(index, method, aggregate, answer_fit, normalise)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for bench in splits.benchmarks:
         run = run_benchmark(retriever, bench, k)
@@ -276,23 +312,40 @@ COLUMNS = (
     ("p3-mixed", "Success@1"),
     ("niv2-definition", "nDCG@10"),
     ("bbh-mixed", "nDCG@10"),
+    ("niv2-to-p3", "nDCG@10"),
 )
 
 
-def parse_method(method: str) -> tuple[str, str, float]:
-    """A candidate table's method name -> (retriever, aggregate, answer-fit weight):
-    ``"dense"`` -> (dense, max, 0); ``"hybrid top2 fit 0.5"`` -> (hybrid, top2, 0.5)."""
+@dataclass(frozen=True)
+class Setting:
+    """One retrieval setting of the candidate table: the Retriever's arguments besides the index."""
+
+    method: str = "dense"
+    aggregate: str = "max"
+    answer_fit: float = 0.0
+    normalise: str = "none"
+
+
+def parse_method(method: str) -> Setting:
+    """A candidate table's method name -> its :class:`Setting`: ``"dense"`` -> dense, max, no answer
+    fit, no normalisation; ``"hybrid top2 fit 0.5 norm z"`` -> hybrid, top2, 0.5, z."""
     base, *rest = method.split()
     fit = float(rest[rest.index("fit") + 1]) if "fit" in rest else 0.0
-    return base, rest[0] if rest and rest[0] != "fit" else "max", fit
+    normalise = rest[rest.index("norm") + 1] if "norm" in rest else "none"
+    aggregate = rest[0] if rest and rest[0] not in ("fit", "norm") else "max"
+    return Setting(base, aggregate, fit, normalise)
 
 
 def method_label(name: str, method: str) -> str:
     """A candidate table row's name: ``dense`` is the candidate itself, ``hybrid`` adds BM25, then
-    the aggregate other than ``max`` and the answer-fit weight (see :func:`parse_method`)."""
-    base, aggregate, fit = parse_method(method)
-    label = name if base == "dense" else f"{name} + bm25 (hybrid)"
-    return label + (f", {aggregate}" if aggregate != "max" else "") + (f", answer fit {fit:g}" if fit else "")
+    the aggregate other than ``max``, the answer-fit weight and the normalisation (see :func:`parse_method`)."""
+    setting = parse_method(method)
+    label = name if setting.method == "dense" else f"{name} + bm25 (hybrid)"
+    if setting.aggregate != "max":
+        label += f", {setting.aggregate}"
+    if setting.answer_fit:
+        label += f", answer fit {setting.answer_fit:g}"
+    return label + (f", normalised ({setting.normalise})" if setting.normalise != "none" else "")
 
 
 def candidate_table(

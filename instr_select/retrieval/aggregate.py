@@ -84,8 +84,10 @@ def reduce_scores(scores: np.ndarray, aggregate: str) -> float:
 
 
 def task_scores(scores: np.ndarray, starts: np.ndarray, counts: np.ndarray, aggregate: str) -> np.ndarray:
-    """Every task's ``mean`` or ``top2`` score at once (task t holds ``scores[starts[t]:starts[t] + counts[t]]``)."""
+    """Every task's ``max``, ``mean`` or ``top2`` score at once (task t holds ``scores[starts[t]:starts[t] + counts[t]]``)."""
     scores = np.asarray(scores, dtype=np.float64)
+    if aggregate == "max":
+        return np.maximum.reduceat(scores, starts)
     if aggregate == "mean":
         return np.add.reduceat(scores, starts) / counts
     task = np.repeat(np.arange(len(starts)), counts)

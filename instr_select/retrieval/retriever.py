@@ -10,6 +10,7 @@ import numpy as np
 from instr_select.errors import ConfigError
 from instr_select.retrieval.aggregate import AGGREGATES, MEANS, RankedTask, rank_tasks, reduce_scores, task_scores
 from instr_select.retrieval.answer_fit import FIT_DEPTH, check_answer_fit, rerank
+from instr_select.retrieval.normalise import check_normalise, group_codes, normalised
 from instr_select.selection import SelectedTask
 
 METHODS = ("dense", "bm25", "hybrid")
@@ -60,14 +61,27 @@ class Retriever:
     """Task retrieval over an :class:`~instr_select.index.InstructionIndex`.
 
     ``method``: dense | bm25 | hybrid; ``aggregate``: max | mean | top2 | vote (see ``aggregate.py``);
-    ``answer_fit``: the weight of the answer-length re-ranking (see ``answer_fit.py``; 0: none).
+    ``answer_fit``: the weight of the answer-length re-ranking (see ``answer_fit.py``; 0: none);
+    ``normalise``: none | centre | z, task scores made comparable across meta-datasets (see ``normalise.py``).
     """
 
-    def __init__(self, index, method: str = "dense", aggregate: str = "max", answer_fit: float = 0.0) -> None:
+    def __init__(
+        self,
+        index,
+        method: str = "dense",
+        aggregate: str = "max",
+        answer_fit: float = 0.0,
+        normalise: str = "none",
+    ) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown retriever {method!r} (choose one of: {', '.join(METHODS)})")
         if aggregate not in AGGREGATES:
             raise ConfigError(f"unknown aggregate {aggregate!r} (choose one of: {', '.join(AGGREGATES)})")
+        self.normalise = check_normalise(normalise)
+        if self.normalise != "none" and aggregate == "vote":
+            raise ConfigError(
+                "normalise needs a score per task, which vote does not give: use aggregate max, mean or top2"
+            )
         self.index, self.method, self.aggregate = index, method, aggregate
         self.answer_fit = check_answer_fit(answer_fit)
         if self.answer_fit and not index.records_answer_lengths:
@@ -78,6 +92,7 @@ class Retriever:
         self._answer_words = [t.answer_words for t in index.tasks]
         self._starts = np.array([t.start for t in index.tasks], dtype=np.int64)
         self._counts = np.array([t.count for t in index.tasks], dtype=np.int64)
+        self._groups = group_codes(index.task_meta)
         self._guard_hits: dict[str, GuardHit | None] = {}
 
     # --- public API ----------------------------------------------------------------------------
@@ -186,8 +201,8 @@ class Retriever:
 
     def _dense(self, query: np.ndarray, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
         index = self.index
-        if aggregate in MEANS and index.exact:
-            return self._dense_mean_exact(query, allowed, k, aggregate)
+        if self.normalise != "none" or (aggregate in MEANS and index.exact):
+            return self._all_tasks(np.asarray(index.vectors) @ query, allowed, k, aggregate)
         total = len(index)
         mean_of = self._mean_of(lambda ids: index.instruction_scores(query, ids), aggregate)
         m = min(total, max(64, 4 * k))
@@ -198,23 +213,26 @@ class Retriever:
                 return ranked
             m = min(total, m * 4)
 
-    def _dense_mean_exact(self, query: np.ndarray, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
-        """``mean`` or ``top2`` over a flat index: every task's score at once (one product). The
-        growing hit list of ``rank_tasks`` would compute them task by task, thousands of them
-        when the top k lie below the best hits' floor."""
-        scores = np.asarray(self.index.vectors) @ query
-        means = task_scores(scores, self._starts, self._counts, aggregate)
+    def _all_tasks(self, scores: np.ndarray, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
+        """The top ``k`` allowed tasks from every instruction's score: every task's score at once,
+        normalised when asked (its statistics need them all). For ``mean`` or ``top2`` over a flat
+        index this is also the fast path: the growing hit list of ``rank_tasks`` would compute them
+        task by task, thousands of them when the top k lie below the best hits' floor."""
+        per_task = task_scores(scores, self._starts, self._counts, aggregate)
+        per_task = normalised(per_task, self._groups, self.normalise)
         candidates = np.flatnonzero(allowed)
-        order = candidates[np.argsort(-means[candidates], kind="stable")[:k]]
+        order = candidates[np.argsort(-per_task[candidates], kind="stable")[:k]]
         out = []
         for task in order.tolist():
             start = int(self._starts[task])
             best = start + int(np.argmax(scores[start : start + self._counts[task]]))
-            out.append(RankedTask(task, float(means[task]), best))
+            out.append(RankedTask(task, float(per_task[task]), best))
         return out
 
     def _bm25(self, text: str, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
         scores = self.index.bm25.scores(text)
+        if self.normalise != "none":
+            return self._all_tasks(scores, allowed, k, aggregate)
         order = np.argsort(-scores, kind="stable")
         mean_of = self._mean_of(lambda ids: scores[ids], aggregate)
         ranked, _ = rank_tasks(order, scores[order], self.index.instr_task, allowed, k, aggregate, mean_of, True)
