@@ -15,7 +15,7 @@ Cost: index build (embedding + BM25 + writes) on the evaluation collection, alig
 
 With ``--matrix`` (a finished transfer matrix, docs/transfer.md) and ``--split``, each candidate
 also ranks the matrix's sources for each target (the target's instruction as the query) and the
-table gains its mean NDCG against the measured transfer (NLL view) on the dev and test targets;
+table gains its mean NDCG against the measured transfer (NLL view) on the dev and test targets and its test Regret@5;
 Retrieval-of-Experts, which reads target examples, is printed below as the anchor.
 
 Artefacts (indexes, aligned encoders, per-candidate scores) go under ``--out`` (default
@@ -207,6 +207,7 @@ def transfer_columns(encoder, methods, matrix_dir: Path, sides: dict, tasks: tup
         report = score_selectors(matrix, scores, k=5, targets=members)["views"]["nll"]["selectors"]
         for method in methods:
             out[method][side] = round(report[method]["summary"]["ndcg"]["mean"], 4)
+            out[method][f"{side} regret"] = round(report[method]["summary"]["regret"]["mean"], 4)
     return out
 
 
@@ -259,7 +260,8 @@ def main() -> None:
         if not {b.name for b in splits.benchmarks} <= set(row.get("scores", {}).get("dense", {})):
             row.pop("scores", None)  # scored before a split existed: score again (the costs stay)
         missing = [m for m in methods if m not in row.get("scores", {})]
-        moved = [m for m in methods if transfer is not None and m not in row.get("transfer", {})]
+        # a method without its transfer columns, or measured before Regret@5 was kept
+        moved = [m for m in methods if transfer is not None and "test regret" not in row.get("transfer", {}).get(m, {})]
         untimed = "cold_query_s" not in row
         if missing or moved or untimed:
             encoder, align_s = (
@@ -277,13 +279,14 @@ def main() -> None:
     if transfer is not None and plan:
         roe = transfer_columns(plan[0][1], ("roe",), *transfer)["roe"]
         print(f"\nanchor: Retrieval-of-Experts (reads 32 examples of each target), transfer NDCG "
-              f"dev {roe['dev']:.3f} / test {roe['test']:.3f}")  # fmt: skip
+              f"dev {roe['dev']:.3f} / test {roe['test']:.3f}, test Regret@5 {roe['test regret']:.3f}")  # fmt: skip
 
 
 def print_table(rows: dict[str, dict], splits, with_transfer: bool = False) -> None:
     def cost(name: str, method: str) -> list[str]:
         moved = rows[name].get("transfer", {}).get(method)
-        cells = [f"{moved['dev']:.3f} / {moved['test']:.3f}" if moved else "-"] if with_transfer else []
+        cells = [f"{moved['dev']:.3f} / {moved['test']:.3f}", f"{moved['test regret']:.3f}"] if moved else ["-", "-"]
+        cells = cells if with_transfer else []
         if method == "bm25":  # built inside that candidate's index; its cold query was not timed alone
             return [*cells, "-", "-", "-", "-", "bm25s"]
         row = rows[name]
@@ -298,7 +301,7 @@ def print_table(rows: dict[str, dict], splits, with_transfer: bool = False) -> N
 
     head = ("build s", "align s", "cold query ms", "query MB", "query path")
     if with_transfer:
-        head = ("transfer NDCG dev / test", *head)
+        head = ("transfer NDCG dev / test", "transfer test Regret@5", *head)
     print(candidate_table({name: row["scores"] for name, row in rows.items()}, splits, head, cost))
 
 

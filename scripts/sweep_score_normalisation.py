@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from instr_select.retrieval.aggregate import RankedTask, task_scores  # noqa: E402
+from instr_select.retrieval.aggregate import task_scores  # noqa: E402
 from instr_select.retrieval.retriever import Retriever  # noqa: E402
 
 TIE = 0.005
@@ -69,16 +69,8 @@ class HubCorrected(Retriever):
     def _dense(self, query, allowed, k, aggregate):
         return self._all_tasks(np.asarray(self.index.vectors) @ query, allowed, k, aggregate)
 
-    def _all_tasks(self, scores, allowed, k, aggregate):
-        per_task = task_scores(scores, self._starts, self._counts, aggregate) - self.weight * self.hub
-        candidates = np.flatnonzero(allowed)
-        order = candidates[np.argsort(-per_task[candidates], kind="stable")[:k]]
-        out = []
-        for task in order.tolist():
-            start = int(self._starts[task])
-            best = start + int(np.argmax(scores[start : start + self._counts[task]]))
-            out.append(RankedTask(task, float(per_task[task]), best))
-        return out
+    def _task_scores(self, scores, aggregate):
+        return task_scores(scores, self._starts, self._counts, aggregate) - self.weight * self.hub
 
 
 def main() -> None:

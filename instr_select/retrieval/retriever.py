@@ -218,8 +218,7 @@ class Retriever:
         normalised when asked (its statistics need them all). For ``mean`` or ``top2`` over a flat
         index this is also the fast path: the growing hit list of ``rank_tasks`` would compute them
         task by task, thousands of them when the top k lie below the best hits' floor."""
-        per_task = task_scores(scores, self._starts, self._counts, aggregate)
-        per_task = normalised(per_task, self._groups, self.normalise)
+        per_task = self._task_scores(scores, aggregate)
         candidates = np.flatnonzero(allowed)
         order = candidates[np.argsort(-per_task[candidates], kind="stable")[:k]]
         out = []
@@ -228,6 +227,11 @@ class Retriever:
             best = start + int(np.argmax(scores[start : start + self._counts[task]]))
             out.append(RankedTask(task, float(per_task[task]), best))
         return out
+
+    def _task_scores(self, scores: np.ndarray, aggregate: str) -> np.ndarray:
+        """Every task's score for one query from every instruction's, normalised when asked."""
+        per_task = task_scores(scores, self._starts, self._counts, aggregate)
+        return normalised(per_task, self._groups, self.normalise)
 
     def _bm25(self, text: str, allowed: np.ndarray, k: int, aggregate: str) -> list[RankedTask]:
         scores = self.index.bm25.scores(text)
