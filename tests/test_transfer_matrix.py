@@ -182,3 +182,16 @@ def test_tasks_without_examples_are_refused(tmp_path, data_dir, capsys):
     code, _, err = run_main(_args(sources, targets, tmp_path / "m", data_dir), capsys)
     assert code == 2 and f"source {catalog_only.key} has no examples" in err and err.count("\n") == 1
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_heatmap_colour_scale_clips_nothing() -> None:
+    """The colour scale reaches the largest change (no cell saturates) and is linear up to the median."""
+    import numpy as np
+
+    from instr_select.transfer.heatmap import colour_scale
+
+    values = np.array([[0.05, -0.3, np.nan], [2.5, -0.1, 0.0], [0.2, 0.4, -4.0]])
+    limit, linear, ticks = colour_scale(values)
+    assert limit == 4.0 and linear == pytest.approx(0.3)
+    assert ticks == [-2, -1, -0.5, -0.2, 0.0, 0.2, 0.5, 1, 2]
+    assert colour_scale(np.array([[np.nan, 0.0]]))[:2] == (1.0, 1.0)  # nothing moved: a unit scale
