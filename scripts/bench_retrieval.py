@@ -119,12 +119,9 @@ def recipe_tag(base: str, setting: str | None) -> str:
     aligned, indexed and scored anew), else nothing."""
     from instr_select.index.default import read_recipe, recipe_hash
 
-    if not setting:
-        return ""
-    name = setting.split("@")[0]
-    if is_recipe_file(name):
-        return f"-{recipe_hash(read_recipe(name)[0])[:8]}"
-    return f"-{recipe_hash(read_recipe(base)[0])[:8]}" if name == "recipe" else ""
+    name = (setting or "").split("@")[0]
+    recipe = name if is_recipe_file(name) else base if name == "recipe" else None
+    return f"-{recipe_hash(read_recipe(recipe)[0])[:8]}" if recipe else ""
 
 
 def methods_of(base_methods: tuple[str, ...], aggregates: list[str], fits: list[float]) -> tuple[str, ...]:
@@ -248,8 +245,8 @@ def main() -> None:
     plan = [(base, base, None) for base in args.bases]
     for spec in args.align:
         base, setting = spec.split("=", 1)
-        label = Path(setting.split("@")[0]).stem + setting[len(setting.split("@")[0]) :]
-        plan.append((f"{base} aligned {label}", base, setting))
+        name, at, weight = setting.partition("@")
+        plan.append((f"{base} aligned {Path(name).stem}{at}{weight}", base, setting))
     rows: dict[str, dict] = {}
     for name, base, setting in plan:
         stem = name.replace(" ", "_") + recipe_tag(base, setting)

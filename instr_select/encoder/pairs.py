@@ -84,8 +84,7 @@ def listed_groups(tasks: TaskCollection, task_groups: Sequence[Sequence[str]], r
         )
     groups = []
     for number, keys in enumerate(task_groups):
-        texts = list(dict.fromkeys(text for key in keys for text in by_key[key].instructions))
-        groups += [Group(f"listed:{number}:{copy}", texts, list(keys)) for copy in range(repeats)]
+        groups += _copies(f"listed:{number}", [by_key[key] for key in keys], repeats)
     return groups
 
 
@@ -98,12 +97,15 @@ def shared_source_groups(tasks: TaskCollection, repeats: int = 1) -> list[Group]
         by_source.setdefault(task.source_key, []).append(task)
     groups = []
     for source, members in sorted(by_source.items()):
-        if len({task.meta_dataset for task in members}) < 2:
-            continue
-        texts = list(dict.fromkeys(text for task in members for text in task.instructions))
-        keys = [task.key for task in members]
-        groups += [Group(f"shared:{source}:{copy}", texts, keys) for copy in range(repeats)]
+        if len({task.meta_dataset for task in members}) >= 2:
+            groups += _copies(f"shared:{source}", members, repeats)
     return groups
+
+
+def _copies(key: str, members: Sequence, repeats: int) -> list[Group]:
+    """One group of the members' distinct instructions, ``repeats`` times under keys ``KEY:0``, ``KEY:1``, ..."""
+    texts = list(dict.fromkeys(text for task in members for text in task.instructions))
+    return [Group(f"{key}:{copy}", texts, [task.key for task in members]) for copy in range(repeats)]
 
 
 def split_dev(groups: Sequence[Group], dev_fraction: float = 0.1, min_size: int = 3, seed: int = 0) -> DevSplit:
